@@ -1,0 +1,1 @@
+"""AI-OS sandbox manager: runs untrusted code in hardened, throwaway Docker containers."""

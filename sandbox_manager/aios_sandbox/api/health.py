@@ -1,0 +1,43 @@
+"""GET /health: Docker reachable, image present, hardening verified, counts. Never hangs."""
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+DOCKER_TIMEOUT_S = 0.8
+
+
+def _docker_checks(client, image: str) -> dict:
+    client.ping()
+    client.images.get(image)
+    return {"docker": {"ok": True}, "image": {"ok": True, "name": image}}
+
+
+@router.get("/health", summary="Liveness and readiness (no token needed)")
+async def health(request: Request):
+    state = request.app.state
+    started = time.perf_counter()
+    try:
+        checks = await asyncio.wait_for(
+            asyncio.to_thread(_docker_checks, state.docker, state.settings.image),
+            DOCKER_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        checks = {"docker": {"ok": False, "error": "docker did not answer in time"}}
+    except Exception as exc:  # noqa: BLE001 - any failure is a failed check, named
+        failed = "image" if "image" in type(exc).__name__.lower() or "No such image" in str(exc) \
+            else "docker"
+        checks = {failed: {"ok": False, "error": str(exc)[:300]}}
+    service = state.service
+    checks["hardening"] = {"ok": service.refusal is None, "error": service.refusal}
+    ok = all(c["ok"] for c in checks.values())
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": checks,
+        "counts": {"sessions": len(service.sessions), "active_runs": service.active_runs,
+                   "pool_ready": service.pool.ready, "pool_size": service.pool.size},
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,126 @@
+"""A live sandbox container and the hardened launch that produces one."""
+
+import asyncio
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import docker
+from docker.errors import APIError, ImageNotFound, NotFound
+
+from .attestation import violations
+from .channel import ChannelClosed, RunnerChannel
+from .limits import Limits
+from .settings import Settings
+from .spec import container_spec
+
+LABEL = "aios.sandbox"
+SpecBuilder = Callable[[Settings, Limits, dict], dict]
+
+
+class SandboxUnavailable(RuntimeError):
+    """The engine could not give us a sandbox (Docker down, image missing, ...)."""
+
+
+class HardeningViolation(SandboxUnavailable):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("sandbox hardening not in force: " + "; ".join(problems))
+
+
+@dataclass
+class Sandbox:
+    id: str
+    container_id: str
+    kind: str
+    owner: str
+    limits: Limits
+    created_at: float
+    expires_at: float
+    channel: RunnerChannel
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def expired(self, now: float | None = None) -> bool:
+        return (now or time.time()) >= self.expires_at
+
+    def describe(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "owner": self.owner, "busy": self.lock.locked(),
+                "created_at": self.created_at, "expires_at": self.expires_at,
+                "limits": self.limits.model_dump()}
+
+
+class Launcher:
+    """Creates, starts and verifies sandboxes; removes them. Docker calls run in threads."""
+
+    def __init__(self, client: docker.DockerClient, settings: Settings, instance: str,
+                 spec_builder: SpecBuilder = container_spec):
+        self.client = client
+        self.settings = settings
+        self.instance = instance
+        self.spec_builder = spec_builder
+        self._serial = itertools.count()
+
+    def labels(self, kind: str, owner: str, expires_at: float) -> dict[str, str]:
+        return {LABEL: "1", "aios.manager": self.settings.manager_name,
+                "aios.instance": self.instance, "aios.kind": kind,
+                "aios.owner": owner[:128], "aios.expires_at": str(int(expires_at))}
+
+    async def launch(self, limits: Limits, kind: str, owner: str, ttl_s: float) -> Sandbox:
+        now = time.time()
+        sandbox_id = secrets.token_hex(8)
+        labels = self.labels(kind, owner, now + ttl_s)
+        container_id, sock = await asyncio.to_thread(self._create_attach_start, sandbox_id,
+                                                     limits, labels)
+        try:
+            channel = await RunnerChannel.open(sock)
+            hello = await asyncio.wait_for(channel.receive(), self.settings.start_timeout_s)
+            problems = violations(hello.get("attest", {}), limits)
+            if problems:
+                raise HardeningViolation(problems)
+        except (ChannelClosed, asyncio.TimeoutError) as exc:
+            await self.remove(container_id)
+            raise SandboxUnavailable(f"sandbox did not start: {exc}") from exc
+        except BaseException:
+            await self.remove(container_id)
+            raise
+        return Sandbox(sandbox_id, container_id, kind, owner, limits, now, now + ttl_s, channel)
+
+    def _create_attach_start(self, sandbox_id: str, limits: Limits, labels: dict):
+        spec = self.spec_builder(self.settings, limits, labels)
+        try:
+            container = self.client.containers.create(name=f"aios-sbx-{sandbox_id}", **spec)
+        except ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"sandbox image {self.settings.image!r} is missing: run `make images`") from exc
+        except (APIError, docker.errors.DockerException, OSError) as exc:
+            raise SandboxUnavailable(f"docker refused to create a sandbox: {exc}") from exc
+        try:
+            # Attach before start, so the supervisor's first frame cannot be missed.
+            attached = self.client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            sock = attached._sock.dup()
+            container.start()
+            return container.id, sock
+        except BaseException as exc:
+            self._remove(container.id)
+            raise SandboxUnavailable(f"docker could not start a sandbox: {exc}") from exc
+
+    async def remove(self, container_id: str) -> None:
+        await asyncio.to_thread(self._remove, container_id)
+
+    def _remove(self, container_id: str) -> None:
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: removal already in progress
+                raise
+
+    def labelled(self, **labels: str) -> list[dict]:
+        """Containers of this manager (any run of it), as Docker lists them."""
+        wanted = [f"{LABEL}=1", f"aios.manager={self.settings.manager_name}"]
+        wanted += [f"{k}={v}" for k, v in labels.items()]
+        return self.client.api.containers(all=True, filters={"label": wanted})

@@ -1,0 +1,225 @@
+"""The sandbox service: one-shot runs, session sandboxes and their files, and upkeep."""
+
+import asyncio
+import base64
+import logging
+import time
+from contextlib import aclosing, asynccontextmanager
+from typing import AsyncIterator, Optional
+
+from .errors import AtCapacity, Conflict, Invalid, NotFound, TooLarge, Unavailable
+from .execution import Output, RunnerRefused, SandboxLost, execute, request_reply
+from .limits import Limits
+from .pool import WarmPool
+from .sandbox import HardeningViolation, Launcher, Sandbox, SandboxUnavailable
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+STARTED = "started"  # first event of a run: a sandbox is ready, errors from now on are in-band
+FILE_ERRORS = {"not_found": NotFound, "too_large": TooLarge}
+
+
+class SandboxService:
+    def __init__(self, launcher: Launcher, settings: Settings):
+        self.launcher = launcher
+        self.settings = settings
+        self.pool = WarmPool(launcher, settings.pool_size, settings.pool_max_age_s,
+                             on_failure=self._note_failure)
+        self.sessions: dict[str, Sandbox] = {}
+        self.active_runs = 0
+        self.refusal: Optional[str] = None  # why we refuse to serve (fail closed)
+        self._tasks: list[asyncio.Task] = []
+
+    # --- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.remove_orphans()
+        await self.verify_hardening()
+        self.pool.start()
+        self._tasks.append(asyncio.create_task(self._reap_forever()))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pool.close()
+        sessions, self.sessions = list(self.sessions.values()), {}
+        await asyncio.gather(*(self._destroy(s) for s in sessions), return_exceptions=True)
+
+    async def verify_hardening(self) -> None:
+        """Start one sandbox and check from inside that every restriction holds."""
+        try:
+            probe = await self.launcher.launch(self.settings.defaults, "probe", "manager", 60)
+        except HardeningViolation as exc:
+            self._note_failure(exc)
+            log.error("refusing to serve: %s", exc)
+            return
+        except SandboxUnavailable as exc:
+            log.warning("hardening check postponed: %s", exc)
+            return
+        await self.launcher.remove(probe.container_id)
+        self.refusal = None
+
+    def _note_failure(self, exc: Exception) -> None:
+        if isinstance(exc, HardeningViolation):
+            self.refusal = str(exc)
+
+    async def remove_orphans(self) -> None:
+        """Containers of an earlier run of this manager are nobody's any more."""
+        containers = await asyncio.to_thread(self.launcher.labelled)
+        orphans = [c["Id"] for c in containers
+                   if c["Labels"].get("aios.instance") != self.launcher.instance]
+        await asyncio.gather(*(self.launcher.remove(c) for c in orphans))
+        if orphans:
+            log.info("removed %d orphaned sandbox(es)", len(orphans))
+
+    async def reap(self) -> None:
+        now = time.time()
+        for sandbox in [s for s in self.sessions.values() if s.expired(now)]:
+            self.sessions.pop(sandbox.id, None)
+            await self._destroy(sandbox)
+        self.pool.drop_expired()
+        known = {s.container_id for s in self.sessions.values()}
+        stale = [c["Id"] for c in await asyncio.to_thread(self.launcher.labelled)
+                 if int(c["Labels"].get("aios.expires_at", "0")) < now and c["Id"] not in known]
+        await asyncio.gather(*(self.launcher.remove(c) for c in stale))
+        if self.refusal is not None:
+            await self.verify_hardening()
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reaper_interval_s)
+            try:
+                await self.reap()
+            except Exception:  # noqa: BLE001 - upkeep must keep going
+                log.exception("reaper pass failed")
+
+    # --- one-shot runs -------------------------------------------------------
+
+    def _ensure_serving(self) -> None:
+        if self.refusal:
+            raise Unavailable(f"refusing to run code: {self.refusal}")
+
+    @asynccontextmanager
+    async def _run_slot(self):
+        if self.active_runs >= self.settings.max_active_runs:
+            raise AtCapacity(f"{self.active_runs} runs in progress (the cap); retry shortly")
+        self.active_runs += 1
+        try:
+            yield
+        finally:
+            self.active_runs -= 1
+
+    async def run_once(self, request: dict, limits: Limits, owner: str) -> AsyncIterator:
+        """STARTED once a sandbox is ready, output chunks, then the result.
+        The container is destroyed whatever happens."""
+        self._ensure_serving()
+        async with self._run_slot():
+            sandbox = self.pool.take() if limits == self.settings.defaults else None
+            if sandbox is None:
+                sandbox = await self._launch(limits, "oneshot", owner, limits.timeout_s + 60)
+            try:
+                yield STARTED
+                async with aclosing(execute(sandbox, request)) as events:
+                    async for event in events:
+                        yield event
+            except SandboxLost:
+                yield _lost_result(request)
+            except RunnerRefused as exc:
+                raise Invalid(str(exc)) from exc
+            finally:
+                sandbox.channel.close()
+                asyncio.get_running_loop().create_task(self.launcher.remove(sandbox.container_id))
+
+    async def _launch(self, limits: Limits, kind: str, owner: str, ttl_s: float) -> Sandbox:
+        try:
+            return await self.launcher.launch(limits, kind, owner, ttl_s)
+        except HardeningViolation as exc:
+            self._note_failure(exc)
+            raise Unavailable(f"refusing to run code: {exc}") from exc
+        except SandboxUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    # --- sessions ----------------------------------------------------------
+
+    async def create_session(self, limits: Limits, ttl_s: Optional[float], owner: str) -> Sandbox:
+        self._ensure_serving()
+        ttl = ttl_s or self.settings.session_ttl_s
+        if ttl > self.settings.max_session_ttl_s:
+            raise Invalid(f"ttl_s must be at most {self.settings.max_session_ttl_s}")
+        if len(self.sessions) >= self.settings.max_sessions:
+            raise AtCapacity(f"{len(self.sessions)} sandboxes exist (the cap); delete one or "
+                             "retry later", retry_after_s=5)
+        sandbox = await self._launch(limits, "session", owner, ttl)
+        self.sessions[sandbox.id] = sandbox
+        return sandbox
+
+    def get(self, sandbox_id: str) -> Sandbox:
+        sandbox = self.sessions.get(sandbox_id)
+        if sandbox is None or sandbox.expired():
+            raise NotFound(f"no sandbox {sandbox_id!r}")
+        return sandbox
+
+    async def destroy(self, sandbox_id: str) -> None:
+        sandbox = self.get(sandbox_id)
+        self.sessions.pop(sandbox_id, None)
+        await self._destroy(sandbox)
+
+    async def _destroy(self, sandbox: Sandbox) -> None:
+        sandbox.channel.close()
+        await self.launcher.remove(sandbox.container_id)
+
+    @asynccontextmanager
+    async def _using(self, sandbox_id: str):
+        sandbox = self.get(sandbox_id)
+        if sandbox.lock.locked():
+            raise Conflict(f"sandbox {sandbox_id!r} is busy with another request")
+        async with sandbox.lock:
+            yield sandbox
+
+    async def _forget(self, sandbox: Sandbox) -> None:
+        self.sessions.pop(sandbox.id, None)
+        await self._destroy(sandbox)
+
+    async def exec(self, sandbox_id: str, request: dict) -> AsyncIterator:
+        """Like run_once, in a session sandbox; a sandbox that stops answering is destroyed."""
+        async with self._run_slot(), self._using(sandbox_id) as sandbox:
+            yield STARTED
+            try:
+                async with aclosing(execute(sandbox, request)) as events:
+                    async for event in events:
+                        yield event
+            except SandboxLost:
+                await self._forget(sandbox)
+                yield _lost_result(request)
+            except RunnerRefused as exc:
+                raise Invalid(str(exc)) from exc
+
+    async def put_file(self, sandbox_id: str, path: str, data: bytes) -> None:
+        async with self._using(sandbox_id) as sandbox:
+            await self._file_request(sandbox, {"op": "put_file", "path": path,
+                                               "data": base64.b64encode(data).decode()})
+
+    async def get_file(self, sandbox_id: str, path: str) -> bytes:
+        async with self._using(sandbox_id) as sandbox:
+            reply = await self._file_request(sandbox, {"op": "get_file", "path": path,
+                                                       "max_bytes": self.settings.max_file_bytes})
+            return base64.b64decode(reply["data"])
+
+    async def _file_request(self, sandbox: Sandbox, request: dict) -> dict:
+        try:
+            return await request_reply(sandbox, request)
+        except SandboxLost as exc:
+            await self._forget(sandbox)
+            raise Unavailable(f"sandbox {sandbox.id!r} stopped answering and was destroyed") from exc
+        except RunnerRefused as exc:
+            raise FILE_ERRORS.get(exc.code, Invalid)(str(exc)) from exc
+
+
+def _lost_result(request: dict) -> dict:
+    """What a run that outlived the supervisor's own deadline reports (its sandbox is gone)."""
+    return {"exit_code": None, "end_reason": "timeout", "signal": None, "timed_out": True,
+            "oom_killed": False, "truncated": False,
+            "duration_ms": round(request["timeout_s"] * 1000, 1), "cpu_time_ms": None,
+            "peak_memory_bytes": None, "survivors": 0, "stdout": "", "stderr": "",
+            "sandbox_lost": True}

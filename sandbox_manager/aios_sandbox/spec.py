@@ -1,0 +1,45 @@
+"""The hardened container definition every sandbox is created from."""
+
+from docker.types import Ulimit
+
+from .limits import Limits
+from .settings import Settings
+
+MiB = 1 << 20
+
+
+def container_spec(settings: Settings, limits: Limits, labels: dict[str, str]) -> dict:
+    """Keyword arguments for `containers.create`: nothing is shared with the host."""
+    uid = settings.uid
+    tmpfs_opts = "nosuid,nodev"
+    spec = dict(
+        image=settings.image,
+        user=f"{uid}:{uid}",
+        labels=labels,
+        hostname="sandbox",
+        stdin_open=True,           # the supervisor's control channel
+        tty=False,
+        network_disabled=True,     # only loopback; starts faster than network_mode="none"
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        read_only=True,
+        tmpfs={
+            settings.home: f"size={limits.home_mb}m,uid={uid},gid={uid},mode=0700,{tmpfs_opts}",
+            "/tmp": f"size={limits.tmp_mb}m,mode=1777,{tmpfs_opts}",
+        },
+        mem_limit=limits.memory_mb * MiB,
+        memswap_limit=limits.memory_mb * MiB,  # equal to mem_limit: no extra swap
+        nano_cpus=int(limits.cpus * 1e9),
+        pids_limit=limits.pids,
+        ulimits=[
+            Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+            Ulimit(name="fsize", soft=limits.fsize_mb * MiB, hard=limits.fsize_mb * MiB),
+        ],
+        log_config={"type": "none"},  # output travels over the attached stream only
+        environment={"HOME": settings.home},
+        working_dir=settings.home,
+        detach=True,
+    )
+    if settings.runtime:
+        spec["runtime"] = settings.runtime
+    return spec
