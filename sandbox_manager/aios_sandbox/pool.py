@@ -36,13 +36,13 @@ class WarmPool:
             self._wanted.set()
             if not sandbox.expired():
                 return sandbox
-            asyncio.create_task(self.launcher.remove(sandbox.container_id))
+            asyncio.create_task(self.launcher.destroy(sandbox))
         return None
 
     def drop_expired(self) -> None:
         for sandbox in [s for s in self._ready if s.expired()]:
             self._ready.remove(sandbox)
-            asyncio.create_task(self.launcher.remove(sandbox.container_id))
+            asyncio.create_task(self.launcher.destroy(sandbox))
         if len(self._ready) < self.size:
             self._wanted.set()
 
@@ -67,5 +67,5 @@ class WarmPool:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         ready, self._ready = list(self._ready), deque()
-        await asyncio.gather(*(self.launcher.remove(s.container_id) for s in ready),
+        await asyncio.gather(*(self.launcher.destroy(s) for s in ready),
                              return_exceptions=True)

@@ -1,6 +1,7 @@
 """A live sandbox container and the hardened launch that produces one."""
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
@@ -71,21 +72,37 @@ class Launcher:
         now = time.time()
         sandbox_id = secrets.token_hex(8)
         labels = self.labels(kind, owner, now + ttl_s)
-        container_id, sock = await asyncio.to_thread(self._create_attach_start, sandbox_id,
-                                                     limits, labels)
+        container_id, sock = await self._in_thread_cleaning_up_on_cancel(sandbox_id, limits, labels)
+        channel = None
         try:
             channel = await RunnerChannel.open(sock)
             hello = await asyncio.wait_for(channel.receive(), self.settings.start_timeout_s)
             problems = violations(hello.get("attest", {}), limits)
             if problems:
                 raise HardeningViolation(problems)
-        except (ChannelClosed, asyncio.TimeoutError) as exc:
+        except BaseException as exc:
+            if channel is not None:
+                channel.close()
+            else:
+                sock.close()
             await self.remove(container_id)
-            raise SandboxUnavailable(f"sandbox did not start: {exc}") from exc
-        except BaseException:
-            await self.remove(container_id)
+            if isinstance(exc, (ChannelClosed, asyncio.TimeoutError)):
+                raise SandboxUnavailable(f"sandbox did not start: {exc}") from exc
             raise
         return Sandbox(sandbox_id, container_id, kind, owner, limits, now, now + ttl_s, channel)
+
+    async def _in_thread_cleaning_up_on_cancel(self, sandbox_id: str, limits: Limits, labels: dict):
+        work = asyncio.ensure_future(
+            asyncio.to_thread(self._create_attach_start, sandbox_id, limits, labels))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The thread goes on regardless: remove what it creates, then stop.
+            with contextlib.suppress(Exception):
+                container_id, sock = await work
+                sock.close()
+                await self.remove(container_id)
+            raise
 
     def _create_attach_start(self, sandbox_id: str, limits: Limits, labels: dict):
         spec = self.spec_builder(self.settings, limits, labels)
@@ -96,16 +113,26 @@ class Launcher:
                 f"sandbox image {self.settings.image!r} is missing: run `make images`") from exc
         except (APIError, docker.errors.DockerException, OSError) as exc:
             raise SandboxUnavailable(f"docker refused to create a sandbox: {exc}") from exc
+        sock = None
         try:
             # Attach before start, so the supervisor's first frame cannot be missed.
             attached = self.client.api.attach_socket(
                 container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            sock = attached._sock.dup()
+            raw = attached._sock
+            sock = raw.dup()  # ours alone, whatever becomes of docker-py's objects
+            attached.close()  # the SocketIO first: it holds a reference that defers the close
+            raw.close()
             container.start()
             return container.id, sock
         except BaseException as exc:
+            if sock is not None:
+                sock.close()
             self._remove(container.id)
             raise SandboxUnavailable(f"docker could not start a sandbox: {exc}") from exc
+
+    async def destroy(self, sandbox: Sandbox) -> None:
+        sandbox.channel.close()
+        await self.remove(sandbox.container_id)
 
     async def remove(self, container_id: str) -> None:
         await asyncio.to_thread(self._remove, container_id)

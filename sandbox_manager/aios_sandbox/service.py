@@ -28,6 +28,7 @@ class SandboxService:
         self.sessions: dict[str, Sandbox] = {}
         self.active_runs = 0
         self.refusal: Optional[str] = None  # why we refuse to serve (fail closed)
+        self.unverified: Optional[str] = "not checked yet"  # why no probe has passed yet
         self._tasks: list[asyncio.Task] = []
 
     # --- lifecycle -----------------------------------------------------------
@@ -55,10 +56,11 @@ class SandboxService:
             log.error("refusing to serve: %s", exc)
             return
         except SandboxUnavailable as exc:
+            self.unverified = f"not verified yet: {exc}"
             log.warning("hardening check postponed: %s", exc)
             return
-        await self.launcher.remove(probe.container_id)
-        self.refusal = None
+        await self.launcher.destroy(probe)
+        self.refusal = self.unverified = None
 
     def _note_failure(self, exc: Exception) -> None:
         if isinstance(exc, HardeningViolation):
@@ -83,7 +85,7 @@ class SandboxService:
         stale = [c["Id"] for c in await asyncio.to_thread(self.launcher.labelled)
                  if int(c["Labels"].get("aios.expires_at", "0")) < now and c["Id"] not in known]
         await asyncio.gather(*(self.launcher.remove(c) for c in stale))
-        if self.refusal is not None:
+        if self.refusal or self.unverified:
             await self.verify_hardening()
 
     async def _reap_forever(self) -> None:
@@ -128,8 +130,7 @@ class SandboxService:
             except RunnerRefused as exc:
                 raise Invalid(str(exc)) from exc
             finally:
-                sandbox.channel.close()
-                asyncio.get_running_loop().create_task(self.launcher.remove(sandbox.container_id))
+                asyncio.get_running_loop().create_task(self.launcher.destroy(sandbox))
 
     async def _launch(self, limits: Limits, kind: str, owner: str, ttl_s: float) -> Sandbox:
         try:
@@ -166,8 +167,7 @@ class SandboxService:
         await self._destroy(sandbox)
 
     async def _destroy(self, sandbox: Sandbox) -> None:
-        sandbox.channel.close()
-        await self.launcher.remove(sandbox.container_id)
+        await self.launcher.destroy(sandbox)
 
     @asynccontextmanager
     async def _using(self, sandbox_id: str):

@@ -2,7 +2,7 @@
 
 from typing import Optional
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .limits import Limits
@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     max_stdin_bytes: int = Field(default=1 << 20, ge=0)
     max_files: int = Field(default=64, ge=0)
     max_file_bytes: int = Field(default=10 << 20, gt=0)
+
+    @field_validator("maxima", mode="before")
+    @classmethod
+    def _maxima_fill_in(cls, value):
+        # SANDBOX_MAXIMA__MEMORY_MB alone must not pull the other maxima down to defaults.
+        if isinstance(value, dict):
+            return {**maximum_limits().model_dump(), **value}
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

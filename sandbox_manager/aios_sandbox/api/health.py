@@ -31,7 +31,8 @@ async def health(request: Request):
             else "docker"
         checks = {failed: {"ok": False, "error": str(exc)[:300]}}
     service = state.service
-    checks["hardening"] = {"ok": service.refusal is None, "error": service.refusal}
+    problem = service.refusal or service.unverified
+    checks["hardening"] = {"ok": problem is None, "error": problem}
     ok = all(c["ok"] for c in checks.values())
     body = {
         "status": "ok" if ok else "unavailable",

@@ -1,0 +1,102 @@
+"""Helpers for the integration tests: real managers as uvicorn subprocesses."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGER_DIR = ROOT / "sandbox_manager"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Manager:
+    url: str
+    token: str
+    name: str
+    proc: subprocess.Popen
+    log: Path
+    docker: docker.DockerClient
+    clients: list = field(default_factory=list)
+
+    def client(self, token: str | None = None, timeout: float = 60) -> httpx.Client:
+        token = self.token if token is None else token
+        client = httpx.Client(base_url=self.url, timeout=timeout,
+                              headers={"Authorization": f"Bearer {token}"} if token else {})
+        self.clients.append(client)
+        return client
+
+    def containers(self, **labels) -> list:
+        wanted = [f"aios.manager={self.name}"] + [f"{k}={v}" for k, v in labels.items()]
+        return self.docker.containers.list(all=True, filters={"label": wanted})
+
+    def wait_for(self, predicate, timeout: float = 10.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        for client in self.clients:
+            client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+
+def start_manager(docker_client, **env) -> Manager:
+    port, token = free_port(), "it-token-" + secrets.token_hex(12)
+    name = env.pop("name", None) or "it-" + secrets.token_hex(4)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"aios-manager-{name}-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    environment.update(SANDBOX_MANAGER_TOKEN=token, SANDBOX_MANAGER_NAME=name,
+                       SANDBOX_POOL_SIZE="0", SANDBOX_REAPER_INTERVAL_S="0.5")
+    environment.update({f"SANDBOX_{k.upper()}": str(v) for k, v in env.items()})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
+             "--port", str(port)],
+            cwd=MANAGER_DIR, env=environment, stdout=out, stderr=subprocess.STDOUT)
+    manager = Manager(f"http://127.0.0.1:{port}", token, name, proc, log, docker_client)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"manager exited at start:\n{log.read_text()}")
+        try:
+            if httpx.get(manager.url + "/health", timeout=1).status_code == 200:
+                return manager
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    manager.stop(signal.SIGKILL)
+    raise AssertionError(f"manager did not become healthy:\n{log.read_text()}")
+
+
+
+def run(api: httpx.Client, code: str, language: str = "python", **extra) -> dict:
+    response = api.post("/v1/run", json={"language": language, "code": code, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def exec_in(api: httpx.Client, sandbox_id: str, **body) -> dict:
+    response = api.post(f"/v1/sandboxes/{sandbox_id}/exec", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
