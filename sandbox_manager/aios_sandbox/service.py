@@ -10,13 +10,14 @@ from typing import AsyncIterator, Optional
 from .errors import AtCapacity, Conflict, Invalid, NotFound, TooLarge, Unavailable
 from .execution import Output, RunnerRefused, SandboxLost, execute, request_reply
 from .limits import Limits
+from .paths import BadPath
 from .pool import WarmPool
 from .sandbox import HardeningViolation, Launcher, Sandbox, SandboxUnavailable
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 STARTED = "started"  # first event of a run: a sandbox is ready, errors from now on are in-band
-FILE_ERRORS = {"not_found": NotFound, "too_large": TooLarge}
+FILE_ERRORS = {"not_found": NotFound, "too_large": TooLarge, "bad_path": BadPath}
 
 
 class SandboxService:

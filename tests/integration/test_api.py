@@ -58,10 +58,11 @@ def stream_lines(client, url, body):
 def test_run_streams_output_while_it_runs(api):
     code = "import time\nprint('first')\ntime.sleep(1.5)\nprint('second')"
     lines = stream_lines(api, "/v1/run?stream=true", {"language": "python", "code": code})
-    (t_first, first), (t_last, last) = lines[0], lines[-1]
-    assert first == {"type": "stdout", "text": "first\n"}
+    t_first, t_last, last = lines[0][0], lines[-1][0], lines[-1][1]
+    early = "".join(line["text"] for t, line in lines if t < t_first + 0.5)
+    assert early == "first\n", "the first line arrives on its own, long before the end"
     assert last["type"] == "result" and last["result"]["stdout"] == "first\nsecond\n"
-    assert t_last - t_first > 1.2, "the first chunk must arrive before the run ends"
+    assert t_last - t_first > 1.2
 
 
 def test_session_lifecycle_keeps_files_between_execs(api, manager):
