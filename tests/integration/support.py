@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,10 +71,12 @@ def start_manager(docker_client, **env) -> Manager:
                        SANDBOX_POOL_SIZE="0", SANDBOX_REAPER_INTERVAL_S="0.5")
     environment.update({f"SANDBOX_{k.upper()}": str(v) for k, v in env.items()})
     with log.open("wb") as out:
+        # An empty working directory: no developer's .env leaks into the test's settings.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=MANAGER_DIR, env=environment, stdout=out, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(MANAGER_DIR), "main:app",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tempfile.mkdtemp(prefix="aios-manager-"), env=environment, stdout=out,
+            stderr=subprocess.STDOUT)
     manager = Manager(f"http://127.0.0.1:{port}", token, name, proc, log, docker_client)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -57,9 +57,10 @@ def test_the_hardened_default_passes_the_same_check(docker_client):
         assert client.get("/health").json()["checks"]["hardening"] == {"ok": True, "error": None}
 
 
-def test_the_manager_refuses_to_start_without_a_token():
+def test_the_manager_refuses_to_start_without_a_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
-    started = subprocess.run([sys.executable, "-c", "import main"], cwd=MANAGER_DIR, env=env,
+    env["PYTHONPATH"] = str(MANAGER_DIR)
+    started = subprocess.run([sys.executable, "-c", "import main"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=60)
     assert started.returncode != 0
     assert "SANDBOX_MANAGER_TOKEN" in started.stderr
