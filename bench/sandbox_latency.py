@@ -33,7 +33,7 @@ RUN_BODY = {"language": "python", "code": "print(1)"}
 
 
 def hardened_spec(**changes) -> dict:
-    settings = Settings(manager_token="bench" * 4, manager_name="bench")
+    settings = Settings(_env_file=None, manager_token="bench" * 4, manager_name="bench")
     spec = container_spec(settings, Limits(), {"aios.sandbox": "1", "aios.manager": "bench"})
     spec.update(changes)
     return spec

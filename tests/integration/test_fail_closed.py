@@ -35,7 +35,7 @@ def engine_that_drops(flag: str):
 ])
 def test_a_dropped_restriction_stops_all_runs(docker_client, flag, named):
     name = "it-closed-" + secrets.token_hex(3)
-    settings = Settings(manager_token=TOKEN, manager_name=name, pool_size=1)
+    settings = Settings(_env_file=None, manager_token=TOKEN, manager_name=name, pool_size=1)
     app = create_app(settings, spec_builder=engine_that_drops(flag))
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with TestClient(app) as client:
@@ -51,7 +51,7 @@ def test_a_dropped_restriction_stops_all_runs(docker_client, flag, named):
 
 
 def test_the_hardened_default_passes_the_same_check(docker_client):
-    settings = Settings(manager_token=TOKEN, manager_name="it-open-" + secrets.token_hex(3),
+    settings = Settings(_env_file=None, manager_token=TOKEN, manager_name="it-open-" + secrets.token_hex(3),
                         pool_size=0)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").json()["checks"]["hardening"] == {"ok": True, "error": None}
