@@ -1,0 +1,64 @@
+"""The Celery application: reliable delivery settings, the task functions, the watchdog."""
+
+import time
+
+from celery import Celery, shared_task
+from celery.signals import worker_ready
+
+from .resources import worker_resources
+from .settings import Settings
+from .tasks.keys import WORKERS
+from .tasks.watchdog import requeue_orphans, start_watchdog
+
+RUN_TASK = "aios.run_task"
+
+
+def create_celery(settings: Settings) -> Celery:
+    celery = Celery("aios", broker=settings.broker_url, backend=settings.result_backend,
+                    set_as_current=True)
+    celery.conf.update(
+        task_acks_late=True,                 # a task is acked when it ends, not when taken
+        task_reject_on_worker_lost=True,     # a killed pool child requeues its task at once
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        # Longer than any task, so the broker itself never runs a live task twice; a dead
+        # worker's tasks come back through the heartbeat watchdog instead.
+        broker_transport_options={"visibility_timeout": settings.task_time_limit_s + 600},
+        result_expires=settings.task_retention_s,
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        task_serializer="json", accept_content=["json"], result_serializer="json",
+        worker_hijack_root_logger=False,
+    )
+    celery.aios_settings = settings
+    return celery
+
+
+def enqueue(celery: Celery, task_id: str) -> None:
+    celery.send_task(RUN_TASK, args=[task_id], task_id=task_id)
+
+
+@shared_task(name=RUN_TASK, bind=True, ignore_result=True)
+def run_task(self, task_id: str) -> str:
+    """Transport only: the run itself lives in TaskRunner."""
+    return worker_resources(self.app.aios_settings).runner.execute(task_id)
+
+
+@shared_task(name="aios.noop")
+def noop() -> None:
+    """The cheapest round trip through broker, worker and result backend (benchmarks)."""
+
+
+@worker_ready.connect
+def _start_watchdog(sender, **_):
+    celery = sender.app
+    settings = celery.aios_settings
+    resources = worker_resources(settings)
+
+    def sweep() -> int:
+        resources.redis.zadd(WORKERS, {sender.hostname: time.time()})
+        return requeue_orphans(resources.store, resources.events,
+                               lambda task_id: enqueue(celery, task_id))
+    sweep()
+    start_watchdog(settings.watchdog_interval_s, sweep)

@@ -1,0 +1,69 @@
+"""Per-process clients (Redis, the Socket.IO emitter, the sandbox client), made on first
+use: nothing connects at import time, and each forked worker child makes its own."""
+
+import os
+from functools import cached_property
+
+import redis
+
+from .settings import Settings
+from .tasks.events import EventLog
+from .tasks.keys import SOCKETIO_CHANNEL
+from .tasks.runner import TaskRunner
+from .tasks.sandbox_client import SandboxClient
+from .tasks.store import TaskStore
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2,
+                                socket_timeout=10, health_check_interval=15,
+                                retry_on_timeout=True)
+
+
+class WorkerResources:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pid = os.getpid()
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis_client(self.settings.redis_url)
+
+    @cached_property
+    def store(self) -> TaskStore:
+        return TaskStore(self.redis, self.settings.task_retention_s, self.settings.heartbeat_ttl_s)
+
+    @cached_property
+    def emitter(self):
+        # Write-only, and threading mode: with eventlet installed Flask-SocketIO would pick
+        # eventlet in this unpatched process, and warm shutdown could hang.
+        from flask_socketio import SocketIO
+        return SocketIO(message_queue=self.settings.redis_url, channel=SOCKETIO_CHANNEL,
+                        async_mode="threading")
+
+    @cached_property
+    def events(self) -> EventLog:
+        def emit(room: str, event: dict) -> None:
+            self.emitter.emit("task:event", event, to=room, namespace="/")
+        return EventLog(self.redis, emit, self.settings.task_retention_s)
+
+    @cached_property
+    def sandbox(self) -> SandboxClient:
+        return SandboxClient(self.settings.sandbox_manager_url,
+                             self.settings.sandbox_manager_token.get_secret_value())
+
+    @cached_property
+    def runner(self) -> TaskRunner:
+        return TaskRunner(self.store, self.events, self.sandbox,
+                          self.settings.heartbeat_interval_s)
+
+
+_per_process: dict[int, WorkerResources] = {}
+
+
+def worker_resources(settings: Settings) -> WorkerResources:
+    pid = os.getpid()
+    if pid not in _per_process:
+        _per_process.clear()  # a forked child must not reuse its parent's connections
+        _per_process[pid] = WorkerResources(settings)
+    return _per_process[pid]

@@ -1,0 +1,63 @@
+"""The web and worker configuration: one validated object, read from env and `.env`."""
+
+from typing import Optional
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
+                    "http://127.0.0.1:3000"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=(".env", "../.env"), extra="ignore")
+
+    aios_api_token: SecretStr = Field(min_length=16)
+    secret_key: SecretStr = Field(min_length=16)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_broker_url: Optional[str] = None  # defaults to REDIS_URL
+    celery_result_backend: Optional[str] = None  # defaults to REDIS_URL
+    sandbox_manager_url: str = "http://127.0.0.1:8000"
+    sandbox_manager_token: SecretStr = Field(min_length=16)
+    aios_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(ELECTRON_ORIGINS))
+    debug: bool = False
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    task_retention_s: int = Field(default=86400, gt=0)  # records and event logs
+    task_soft_time_limit_s: int = Field(default=900, gt=0)
+    task_time_limit_s: int = Field(default=960, gt=0)
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    heartbeat_ttl_s: float = Field(default=8.0, gt=0)
+    watchdog_interval_s: float = Field(default=3.0, gt=0)
+    max_request_bytes: int = Field(default=4 << 20, gt=0)
+    max_input_bytes: int = Field(default=1 << 20, gt=0)
+
+    @field_validator("aios_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def result_backend(self) -> str:
+        return self.celery_result_backend or self.redis_url
+
+
+class ConfigurationError(SystemExit):
+    """Stops the process at start with a message naming each bad variable."""
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                 for e in exc.errors()]
+        raise ConfigurationError("AI-OS: bad configuration\n" + "\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Tasks: what the desktop app asks for, their records, their event logs, and their runs."""

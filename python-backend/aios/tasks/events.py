@@ -1,0 +1,36 @@
+"""The per-task event log: appended in Redis (for replay), then emitted to the task's room."""
+
+import json
+import time
+from typing import Callable
+
+import redis
+
+from . import keys
+
+EVENT_TYPES = ("status", "stdout", "stderr", "token", "log", "tool_call", "tool_result",
+               "result", "error")
+Emit = Callable[[str, dict], None]  # (room, event)
+
+
+class EventLog:
+    def __init__(self, client: redis.Redis, emit: Emit, retention_s: int):
+        self.redis = client
+        self.emit = emit
+        self.retention_s = retention_s
+
+    def append(self, task_id: str, type_: str, data: dict) -> dict:
+        """Store then emit; seq is the event's 1-based position in the log."""
+        event = {"task_id": task_id, "type": type_, "data": data, "ts": time.time()}
+        key = keys.events(task_id)
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(event))
+        pipe.expire(key, self.retention_s)
+        seq, _ = pipe.execute()
+        event["seq"] = seq
+        self.emit(keys.room(task_id), event)
+        return event
+
+    def after(self, task_id: str, seq: int, limit: int = 10_000) -> list[dict]:
+        raw = self.redis.lrange(keys.events(task_id), seq, seq + limit - 1)
+        return [dict(json.loads(item), seq=seq + i + 1) for i, item in enumerate(raw)]

@@ -1,0 +1,49 @@
+"""Task kinds and their inputs: adding a kind is one entry in KINDS."""
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EchoInput(Input):
+    text: str
+
+
+class CodeInput(Input):
+    language: Literal["python", "bash"]
+    code: str = Field(min_length=1)
+    stdin: str = ""
+    files: dict[str, str] = Field(default_factory=dict)
+    timeout_s: Optional[float] = Field(default=None, gt=0, le=600)
+
+
+KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput}
+LATER = {"chat": "LLM providers", "agent": "the agent"}
+
+
+class BadTaskInput(ValueError):
+    """Unknown kind or malformed input: the message says what is wrong."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+def validate_input(kind: object, task_input: object) -> dict:
+    if kind in LATER:
+        raise BadTaskInput(f"task kind {kind!r} is not available yet ({LATER[kind]} are not "
+                           "part of this release); available: " + ", ".join(KINDS))
+    if kind not in KINDS:
+        raise BadTaskInput(f"unknown task kind {kind!r}; available: {', '.join(KINDS)}")
+    if not isinstance(task_input, dict):
+        raise BadTaskInput("`input` must be a JSON object")
+    try:
+        return KINDS[kind].model_validate(task_input).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+                             for e in exc.errors())
+        raise BadTaskInput(f"invalid input for {kind!r}: {problems}") from None

@@ -1,0 +1,81 @@
+"""Submitting, reading and cancelling tasks: what REST and Socket.IO handlers call."""
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .events import EventLog
+from .kinds import BadTaskInput, validate_input
+from .store import FINAL, STATUSES, TaskStore
+
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class TaskNotFound(LookupError):
+    pass
+
+
+@dataclass
+class Submitted:
+    task: dict
+    created: bool  # False: the id existed, nothing was enqueued again
+
+
+class TaskService:
+    def __init__(self, store: TaskStore, log: EventLog, enqueue: Callable[[str], None],
+                 revoke: Callable[[str], None], max_input_bytes: int):
+        self.store = store
+        self.log = log
+        self.enqueue = enqueue
+        self.revoke = revoke
+        self.max_input_bytes = max_input_bytes
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def submit(self, kind, task_input, task_id: Optional[str] = None) -> Submitted:
+        task_id = task_id or self.new_id()
+        if not isinstance(task_id, str) or not TASK_ID.match(task_id):
+            raise BadTaskInput("task_id must be 8-64 letters, digits, '-' or '_'")
+        if len(json.dumps(task_input)) > self.max_input_bytes:
+            raise BadTaskInput(f"input is larger than {self.max_input_bytes} bytes", status=413)
+        clean = validate_input(kind, task_input)
+        if not self.store.create(task_id, kind, clean):
+            return Submitted(self.store.get(task_id), created=False)
+        self.log.append(task_id, "status", {"status": "queued"})
+        self.enqueue(task_id)
+        return Submitted(self.store.get(task_id), created=True)
+
+    def get(self, task_id: str) -> dict:
+        task = self.store.get(task_id) if TASK_ID.match(task_id or "") else None
+        if task is None:
+            raise TaskNotFound(f"no task {task_id!r}")
+        return task
+
+    def recent(self, status: Optional[str], limit: int) -> list[dict]:
+        if status is not None and status not in STATUSES:
+            raise BadTaskInput(f"status must be one of {', '.join(STATUSES)}")
+        if not 1 <= limit <= 500:
+            raise BadTaskInput("limit must be between 1 and 500")
+        return self.store.recent(status, limit)
+
+    def events(self, task_id: str, after: int) -> list[dict]:
+        self.get(task_id)
+        if after < 0:
+            raise BadTaskInput("after must be >= 0")
+        return self.log.after(task_id, after)
+
+    def cancel(self, task_id: str) -> dict:
+        """Queued: cancelled at once. Running: the worker stops it. Final: unchanged."""
+        task = self.get(task_id)
+        if task["status"] in FINAL:
+            return task
+        if self.store.cancel_if_queued(task_id):
+            self.revoke(task_id)
+            self.log.append(task_id, "status", {"status": "cancelled"})
+        else:
+            self.store.request_cancel(task_id)
+        return self.store.get(task_id)

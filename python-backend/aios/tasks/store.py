@@ -1,0 +1,137 @@
+"""Task records in Redis, with the state changes that must be atomic as Lua scripts."""
+
+import json
+import time
+from typing import Optional
+
+import redis
+
+from . import keys
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL = ("succeeded", "failed", "cancelled")
+
+CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], string.sub(KEYS[1], string.len('aios:task:') + 1))
+return 1
+"""
+# queued -> running; a running task whose heartbeat stopped may be taken over too.
+CLAIM = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', 0} end
+if status == 'running' and redis.call('EXISTS', KEYS[3]) == 1 then return {'running', 0} end
+if status ~= 'queued' and status ~= 'running' then return {status, 0} end
+local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1], 'worker', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+return {'claimed', attempt}
+"""
+FINISH = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3], ARGV[4], ARGV[5])
+redis.call('SREM', KEYS[2], ARGV[6])
+redis.call('DEL', KEYS[3])
+return 1
+"""
+CANCEL_QUEUED = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1])
+return 1
+"""
+REQUEUE_ORPHAN = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
+  redis.call('SREM', KEYS[2], ARGV[2]); return 0
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+class TaskStore:
+    def __init__(self, client: redis.Redis, retention_s: int, heartbeat_ttl_s: float):
+        self.redis = client
+        self.retention_s = retention_s
+        self.heartbeat_ttl_ms = int(heartbeat_ttl_s * 1000)
+        self._create = client.register_script(CREATE)
+        self._claim = client.register_script(CLAIM)
+        self._finish = client.register_script(FINISH)
+        self._cancel_queued = client.register_script(CANCEL_QUEUED)
+        self._requeue = client.register_script(REQUEUE_ORPHAN)
+
+    def create(self, task_id: str, kind: str, task_input: dict) -> bool:
+        """False when the id exists already: a task id never runs twice."""
+        now = time.time()
+        fields = {"task_id": task_id, "kind": kind, "input": json.dumps(task_input),
+                  "status": "queued", "created_at": now, "updated_at": now, "attempt": 0}
+        flat = [str(x) for pair in fields.items() for x in pair]
+        return bool(self._create(keys=[keys.record(task_id), keys.RECENT],
+                                 args=[now, self.retention_s, *flat]))
+
+    def get(self, task_id: str) -> Optional[dict]:
+        raw = self.redis.hgetall(keys.record(task_id))
+        return public_view(raw) if raw else None
+
+    def input_of(self, task_id: str) -> Optional[tuple[str, dict]]:
+        kind, raw = self.redis.hmget(keys.record(task_id), "kind", "input")
+        return (kind, json.loads(raw)) if kind else None
+
+    def recent(self, status: Optional[str], limit: int) -> list[dict]:
+        cutoff = time.time() - self.retention_s
+        self.redis.zremrangebyscore(keys.RECENT, "-inf", cutoff)
+        ids = self.redis.zrevrange(keys.RECENT, 0, -1 if status else limit - 1)
+        tasks = []
+        for task_id in ids:
+            task = self.get(task_id)
+            if task and (status is None or task["status"] == status):
+                tasks.append(task)
+                if len(tasks) >= limit:
+                    break
+        return tasks
+
+    def claim(self, task_id: str, worker: str) -> tuple[str, int]:
+        status, attempt = self._claim(
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id)],
+            args=[time.time(), worker, task_id, self.heartbeat_ttl_ms])
+        return status, int(attempt)
+
+    def heartbeat(self, task_id: str, worker: str) -> None:
+        self.redis.set(keys.heartbeat(task_id), worker, px=self.heartbeat_ttl_ms)
+
+    def finish(self, task_id: str, attempt: int, status: str, field: str, value) -> bool:
+        return bool(self._finish(
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id)],
+            args=[attempt, status, time.time(), field, json.dumps(value), task_id]))
+
+    def cancel_if_queued(self, task_id: str) -> bool:
+        return bool(self._cancel_queued(keys=[keys.record(task_id)], args=[time.time()]))
+
+    def request_cancel(self, task_id: str) -> None:
+        self.redis.set(keys.cancel(task_id), 1, ex=self.retention_s)
+
+    def cancel_requested(self, task_id: str) -> bool:
+        return bool(self.redis.exists(keys.cancel(task_id)))
+
+    def running_ids(self) -> list[str]:
+        return list(self.redis.smembers(keys.RUNNING))
+
+    def requeue_if_orphaned(self, task_id: str) -> bool:
+        return bool(self._requeue(
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id)],
+            args=[time.time(), task_id]))
+
+
+def public_view(raw: dict) -> dict:
+    """The record as the API shows it."""
+    def loaded(name):
+        return json.loads(raw[name]) if raw.get(name) else None
+    return {"task_id": raw["task_id"], "kind": raw["kind"], "status": raw["status"],
+            "result": loaded("result"), "error": loaded("error"),
+            "created_at": float(raw["created_at"]), "updated_at": float(raw["updated_at"]),
+            "attempt": int(raw.get("attempt", 0))}

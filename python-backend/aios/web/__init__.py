@@ -1,0 +1,66 @@
+"""The web application factory: REST, Socket.IO and health on one Flask app."""
+
+from typing import Optional
+
+from flask import Flask
+from flask_cors import CORS
+from flask_socketio import SocketIO
+
+from ..celery_app import create_celery, enqueue
+from ..resources import redis_client
+from ..settings import Settings, load_settings
+from ..tasks.events import EventLog
+from ..tasks.keys import SOCKETIO_CHANNEL
+from ..tasks.service import TaskService
+from ..tasks.store import TaskStore
+from .gate import SubscriptionGate
+from .queue import EVENT, GatedRedisManager
+
+socketio = SocketIO()
+
+
+def origin_check(allowed: list[str]):
+    """Socket.IO origins: the configured ones (Electron's file://, null, app://) and the
+    server's own, which engine.io would drop as soon as a list is given."""
+    allowed = set(allowed)
+
+    def check(origin, environ) -> bool:
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin is None or origin in allowed or origin == own
+    return check
+
+
+def create_app(settings: Optional[Settings] = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, static_folder=None)
+    app.config.update(SECRET_KEY=settings.secret_key.get_secret_value(),
+                      MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_SORT_KEYS=False)
+    app.extensions["aios.settings"] = settings
+
+    celery = create_celery(settings)
+    app.extensions["celery"] = celery
+    redis = redis_client(settings.redis_url)
+    events = EventLog(redis, lambda room, event: socketio.emit(EVENT, event, to=room),
+                      settings.task_retention_s)
+    store = TaskStore(redis, settings.task_retention_s, settings.heartbeat_ttl_s)
+    app.extensions["aios.tasks"] = TaskService(
+        store, events, enqueue=lambda task_id: enqueue(celery, task_id),
+        revoke=lambda task_id: celery.control.revoke(task_id),
+        max_input_bytes=settings.max_input_bytes)
+    app.extensions["aios.redis"] = redis
+
+    gate = SubscriptionGate(fetch=events.after)
+    app.extensions["aios.gate"] = gate
+    socketio.init_app(
+        app, async_mode="eventlet",
+        client_manager=GatedRedisManager(settings.redis_url, gate, channel=SOCKETIO_CHANNEL),
+        cors_allowed_origins=origin_check(settings.aios_cors_origins),
+        max_http_buffer_size=settings.max_request_bytes,
+        logger=False, engineio_logger=False)
+    CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
+
+    from . import errors, health, routes, sockets  # noqa: F401 - handlers register on import
+    app.register_blueprint(health.bp)
+    app.register_blueprint(routes.bp)
+    errors.register(app)
+    return app

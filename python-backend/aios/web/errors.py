@@ -1,0 +1,51 @@
+"""Every error is JSON: {"error": {"code", "message"}}; never a traceback."""
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ..tasks.kinds import BadTaskInput
+from ..tasks.service import TaskNotFound
+
+log = logging.getLogger(__name__)
+CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+         409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+         422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str = ""):
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code or CODES.get(status, "error")
+
+
+def error_response(status: int, message: str, code: str = ""):
+    response = jsonify({"error": {"code": code or CODES.get(status, "error"), "message": message}})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.message, exc.code)
+
+    @app.errorhandler(BadTaskInput)
+    def bad_input(exc: BadTaskInput):
+        return error_response(exc.status, str(exc))
+
+    @app.errorhandler(TaskNotFound)
+    def not_found(exc: TaskNotFound):
+        return error_response(404, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal error; see the server log", "internal")

@@ -1,0 +1,34 @@
+"""The Socket.IO Redis message queue, with task events delivered through the gate."""
+
+import socketio
+
+from ..tasks.keys import room as task_room
+from .gate import SubscriptionGate
+
+EVENT = "task:event"
+NAMESPACE = "/"
+
+
+class GatedRedisManager(socketio.RedisManager):
+    def __init__(self, url: str, gate: SubscriptionGate, **kwargs):
+        super().__init__(url, **kwargs)
+        self.gate = gate
+
+    def _handle_emit(self, message):
+        # Called for every emit that arrives from the queue (python-socketio's delivery
+        # hook); task events go to each room member through its gate, the rest as usual.
+        room = message.get("room") or ""
+        if message.get("event") != EVENT or not room.startswith(task_room("")):
+            return super()._handle_emit(message)
+        event = message["data"]
+        event = event[0] if isinstance(event, list) else event
+        for sid, _ in list(self.get_participants(NAMESPACE, room)):
+            self.deliver(sid, event["task_id"], self.gate.live, event)
+
+    def deliver(self, sid: str, task_id: str, admit, *args) -> int:
+        """Send what the gate admits, under its lock so deliveries keep their order."""
+        with self.gate.lock:
+            events = admit(sid, task_id, *args)
+            for event in events:
+                self.emit(EVENT, event, namespace=NAMESPACE, to=sid, ignore_queue=True)
+            return len(events)

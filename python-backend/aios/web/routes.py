@@ -1,0 +1,76 @@
+"""REST: thin handlers that parse, call the task service, serialize."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .auth import bearer, token_ok
+from .errors import ApiError
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def tasks():
+    return current_app.extensions["aios.tasks"]
+
+
+@bp.before_request
+def require_token():
+    if request.method == "OPTIONS":
+        return None  # CORS preflight carries no credentials
+    if not token_ok(bearer(request.headers.get("Authorization", ""))):
+        raise ApiError(401, "missing or invalid bearer token (Authorization: Bearer $AIOS_API_TOKEN)")
+
+
+def json_body() -> dict:
+    if not request.is_json:
+        raise ApiError(415, "send a JSON body with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "the body is not valid JSON", "malformed_json")
+    if not isinstance(body, dict):
+        raise ApiError(422, "the body must be a JSON object")
+    return body
+
+
+def int_arg(name: str, default: int) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except ValueError:
+        raise ApiError(400, f"query parameter {name!r} must be an integer") from None
+
+
+@bp.post("/tasks")
+def submit():
+    body = json_body()
+    unknown = set(body) - {"kind", "input", "task_id"}
+    if unknown:
+        raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
+    submitted = tasks().submit(body.get("kind"), body.get("input", {}), body.get("task_id"))
+    task = submitted.task
+    return jsonify({"task_id": task["task_id"], "status": task["status"],
+                    "created": submitted.created}), 202
+
+
+@bp.get("/tasks")
+def recent():
+    return jsonify({"tasks": tasks().recent(request.args.get("status"), int_arg("limit", 50))})
+
+
+@bp.get("/tasks/<task_id>")
+def get(task_id: str):
+    return jsonify(tasks().get(task_id))
+
+
+@bp.get("/tasks/<task_id>/events")
+def events(task_id: str):
+    return jsonify({"events": tasks().events(task_id, int_arg("after", 0))})
+
+
+@bp.post("/tasks/<task_id>/cancel")
+def cancel(task_id: str):
+    task = tasks().cancel(task_id)
+    return jsonify({"task_id": task_id, "status": task["status"]}), 202
+
+
+@bp.get("/providers")
+def providers():
+    return jsonify({"providers": []})  # LLM providers arrive with the provider layer

@@ -1,0 +1,92 @@
+"""Socket.IO: thin handlers; errors come back in the ack, and the socket stays open."""
+
+import functools
+
+from flask import current_app, request
+from flask_socketio import ConnectionRefusedError, join_room
+
+from ..tasks.kinds import BadTaskInput
+from ..tasks.keys import room
+from ..tasks.service import TaskNotFound
+from . import socketio
+from .auth import token_ok
+
+
+def acked(handler):
+    """Turns expected failures into an error ack instead of a dropped event."""
+    @functools.wraps(handler)
+    def wrapper(data=None):
+        if not isinstance(data, dict):
+            return {"error": {"code": "invalid_request", "message": "send a JSON object"}}
+        try:
+            return handler(data)
+        except BadTaskInput as exc:
+            code = "too_large" if exc.status == 413 else "invalid_request"
+            return {"error": {"code": code, "message": str(exc)}}
+        except TaskNotFound as exc:
+            return {"error": {"code": "not_found", "message": str(exc)}}
+        except Exception:  # noqa: BLE001 - the connection must survive anything
+            current_app.logger.exception("socket handler failed")
+            return {"error": {"code": "internal", "message": "internal error"}}
+    return wrapper
+
+
+def service():
+    return current_app.extensions["aios.tasks"]
+
+
+def stream_to_me(task_id: str, after: int, then=None) -> int:
+    """Join the task's room and replay its log after `after`, gated so that every event
+    reaches this socket exactly once, in order (also those emitted meanwhile)."""
+    sid, gate = request.sid, current_app.extensions["aios.gate"]
+    manager = socketio.server.manager
+    gate.begin(sid, task_id, after)
+    join_room(room(task_id))
+    if then:
+        then()
+    replayed = manager.deliver(sid, task_id, gate.replayed,
+                               service().log.after(task_id, after))
+    return replayed + manager.deliver(sid, task_id, lambda s, t: gate.finish(s, t))
+
+
+@socketio.on("connect")
+def connect(auth=None):
+    if not token_ok((auth or {}).get("token") if isinstance(auth, dict) else None):
+        raise ConnectionRefusedError({"code": "unauthorized",
+                                      "message": "connect with auth={'token': AIOS_API_TOKEN}"})
+
+
+@socketio.on("disconnect")
+def disconnect(*_):
+    current_app.extensions["aios.gate"].forget(request.sid)
+
+
+@socketio.on("task:submit")
+@acked
+def submit(data):
+    task_id = data.get("task_id") or service().new_id()
+    submitted = {}
+
+    def do_submit():
+        submitted["result"] = service().submit(data.get("kind"), data.get("input", {}), task_id)
+
+    stream_to_me(task_id, 0, then=do_submit)
+    return {"task_id": task_id, "status": submitted["result"].task["status"]}
+
+
+@socketio.on("task:subscribe")
+@acked
+def subscribe(data):
+    task_id = str(data.get("task_id", ""))
+    after = data.get("after", 0)
+    if not isinstance(after, int) or after < 0:
+        raise BadTaskInput("`after` must be an integer >= 0")
+    service().get(task_id)
+    return {"task_id": task_id, "replayed": stream_to_me(task_id, after)}
+
+
+@socketio.on("task:cancel")
+@acked
+def cancel(data):
+    task = service().cancel(str(data.get("task_id", "")))
+    return {"task_id": task["task_id"], "status": task["status"]}
