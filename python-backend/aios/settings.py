@@ -11,7 +11,8 @@ ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=(".env", "../.env"), extra="ignore")
+    model_config = SettingsConfigDict(env_file=(".env", "../.env"), extra="ignore",
+                                      populate_by_name=True)
 
     aios_api_token: SecretStr = Field(min_length=16)
     secret_key: SecretStr = Field(min_length=16)
@@ -25,14 +26,14 @@ class Settings(BaseSettings):
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
-    task_retention_s: int = Field(default=86400, gt=0)  # records and event logs
-    task_soft_time_limit_s: int = Field(default=900, gt=0)
-    task_time_limit_s: int = Field(default=960, gt=0)
-    heartbeat_interval_s: float = Field(default=2.0, gt=0)
-    heartbeat_ttl_s: float = Field(default=8.0, gt=0)
-    watchdog_interval_s: float = Field(default=3.0, gt=0)
-    max_request_bytes: int = Field(default=4 << 20, gt=0)
-    max_input_bytes: int = Field(default=1 << 20, gt=0)
+    task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)  # records and event logs
+    task_soft_time_limit_s: int = Field(validation_alias="AIOS_TASK_SOFT_TIME_LIMIT_S", default=900, gt=0)
+    task_time_limit_s: int = Field(validation_alias="AIOS_TASK_TIME_LIMIT_S", default=960, gt=0)
+    heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S", default=2.0, gt=0)
+    heartbeat_ttl_s: float = Field(validation_alias="AIOS_HEARTBEAT_TTL_S", default=8.0, gt=0)
+    watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S", default=3.0, gt=0)
+    max_request_bytes: int = Field(validation_alias="AIOS_MAX_REQUEST_BYTES", default=4 << 20, gt=0)
+    max_input_bytes: int = Field(validation_alias="AIOS_MAX_INPUT_BYTES", default=1 << 20, gt=0)
 
     @field_validator("aios_cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,297 @@
+"""The task pipeline end to end: REST and Socket.IO on gunicorn+eventlet, real Celery
+workers, real redis-server, the real sandbox manager on dockerd."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+import socketio
+
+from .stack import FINAL, TaskListener, rest_client, wait_for_task, wait_until
+
+COUNTING = "import time\nfor i in range({n}):\n    print(i, flush=True)\n    time.sleep({pause})"
+
+
+def submit(rest, kind, task_input, **extra) -> str:
+    response = rest.post("/api/tasks", json={"kind": kind, "input": task_input, **extra})
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    return response.json()["task_id"]
+
+
+def stdout_of(events) -> str:
+    return "".join(e["data"]["text"] for e in events if e["type"] == "stdout")
+
+
+def test_health_reports_each_dependency(web):
+    body = httpx.get(web.url + "/health").json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"redis", "workers", "sandbox_manager"}
+    assert body["checks"]["workers"]["workers"]
+
+
+def test_code_task_over_rest(rest):
+    task_id = submit(rest, "code", {"language": "python", "code": "print(6 * 7)"})
+    task = wait_for_task(rest, task_id)
+    assert task["status"] == "succeeded" and task["kind"] == "code"
+    assert task["result"]["stdout"] == "42\n" and task["result"]["exit_code"] == 0
+    events = rest.get(f"/api/tasks/{task_id}/events").json()["events"]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["data"]["status"] for e in events if e["type"] == "status"] == \
+        ["queued", "running", "succeeded"]
+    assert stdout_of(events) == "42\n"
+    later = rest.get(f"/api/tasks/{task_id}/events", params={"after": 2}).json()["events"]
+    assert later == events[2:]
+    assert task_id in [t["task_id"] for t in rest.get("/api/tasks").json()["tasks"]]
+    listed = rest.get("/api/tasks", params={"status": "succeeded", "limit": 5}).json()["tasks"]
+    assert listed and all(t["status"] == "succeeded" for t in listed)
+
+
+def test_echo_task_over_socketio(listener):
+    ack = listener.call("task:submit", {"kind": "echo", "input": {"text": "hi"}})
+    assert ack["status"] == "queued"
+    assert listener.wait_final(ack["task_id"]) == "succeeded"
+    events = listener.of(ack["task_id"])
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert {"type": "result", "data": {"text": "hi"}}.items() <= \
+        [e for e in events if e["type"] == "result"][0].items()
+
+
+def test_code_output_streams_while_it_runs(listener):
+    ack = listener.call("task:submit", {"kind": "code", "input": {
+        "language": "python", "code": COUNTING.format(n=3, pause=0.7)}})
+    listener.wait_for(lambda l: stdout_of(l.of(ack["task_id"])) == "0\n", 10, "the first line")
+    assert not any(e["type"] == "result" for e in listener.of(ack["task_id"]))
+    assert listener.wait_final(ack["task_id"]) == "succeeded"
+    assert stdout_of(listener.of(ack["task_id"])) == "0\n1\n2\n"
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/api/tasks"), ("GET", "/api/tasks"),
+                                          ("GET", "/api/tasks/x"), ("GET", "/api/tasks/x/events"),
+                                          ("POST", "/api/tasks/x/cancel"), ("GET", "/api/providers")])
+@pytest.mark.parametrize("token", ["", "wrong-token-0123456789"])
+def test_rest_needs_the_token(web, method, path, token):
+    with rest_client(web, token=token) as client:
+        response = client.request(method, path, json={})
+    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-0123456789"])
+def test_socketio_refuses_a_bad_token(web, token):
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(web.url, auth={"token": token} if token else None,
+                       transports=["websocket"], wait_timeout=5)
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ('{"kind": "code", "input": ', 400, "malformed_json"),
+    ('["code"]', 422, "invalid_request"),
+    ('{"kind": "cobol", "input": {}}', 422, "invalid_request"),
+    ('{"kind": "chat", "input": {"messages": []}}', 422, "invalid_request"),
+    ('{"kind": "code", "input": {"language": "python"}}', 422, "invalid_request"),
+    ('{"kind": "code", "input": {"language": "ruby", "code": "1"}}', 422, "invalid_request"),
+    ('{"kind": "echo", "input": {"text": "x"}, "extra": 1}', 422, "invalid_request"),
+    ('{"kind": "echo", "input": "text"}', 422, "invalid_request"),
+    ('{"kind": "echo", "input": {"text": "x"}, "task_id": "../../x"}', 422, "invalid_request"),
+])
+def test_bad_rest_input_is_a_clear_4xx(rest, body, status, code):
+    response = rest.post("/api/tasks", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+
+
+def test_oversize_unknown_and_odd_requests(rest):
+    big = {"kind": "echo", "input": {"text": "x" * (2 << 20)}}
+    assert rest.post("/api/tasks", json=big).status_code == 413
+    huge = rest.post("/api/tasks", content=b"{" + b" " * (5 << 20) + b"}",
+                     headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
+    assert rest.post("/api/tasks", content="kind=echo").status_code == 415
+    assert rest.get("/api/tasks/0123456789abcdef").status_code == 404
+    assert rest.get("/api/tasks/0123456789abcdef/events").status_code == 404
+    assert rest.post("/api/tasks/0123456789abcdef/cancel").status_code == 404
+    assert rest.get("/api/tasks", params={"status": "weird"}).status_code == 422
+    assert rest.get("/api/tasks", params={"limit": "many"}).status_code == 400
+    assert rest.get("/api/nothing").json()["error"]["code"] == "not_found"
+
+
+def test_bad_socket_input_gets_an_error_ack_and_the_socket_survives(listener):
+    for data in ["text", None, {"kind": "nope"}, {"kind": "code", "input": {"code": 1}},
+                 {"kind": "echo", "input": {"text": "x" * (2 << 20)}}]:
+        ack = listener.call("task:submit", data)
+        assert ack["error"]["code"] in ("invalid_request", "too_large"), ack
+    assert listener.call("task:subscribe", {"task_id": "0123456789abcdef"})["error"]["code"] \
+        == "not_found"
+    assert listener.call("task:subscribe", {"task_id": "0123456789abcdef", "after": -1}
+                         )["error"]["code"] == "invalid_request"
+    assert listener.call("task:cancel", {"task_id": "nope"})["error"]["code"] == "not_found"
+    ack = listener.call("task:submit", {"kind": "echo", "input": {"text": "still here"}})
+    assert listener.wait_final(ack["task_id"]) == "succeeded"
+
+
+def test_a_task_id_submitted_twice_runs_once(rest):
+    task_id = "idem-" + str(time.time_ns())
+    body = {"kind": "code", "input": {"language": "bash", "code": "echo once"}, "task_id": task_id}
+    first, second = rest.post("/api/tasks", json=body), rest.post("/api/tasks", json=body)
+    assert first.json()["created"] is True and second.json()["created"] is False
+    assert wait_for_task(rest, task_id)["attempt"] == 1
+    time.sleep(1)
+    events = rest.get(f"/api/tasks/{task_id}/events").json()["events"]
+    assert [e["data"]["status"] for e in events if e["type"] == "status"] == \
+        ["queued", "running", "succeeded"]
+
+
+def test_resubscribing_with_the_last_seq_misses_nothing_and_doubles_nothing(web):
+    first = TaskListener(web.url).connect()
+    ack = first.call("task:submit", {"kind": "code", "input": {
+        "language": "python", "code": COUNTING.format(n=20, pause=0.1)}})
+    task_id = ack["task_id"]
+    first.wait_for(lambda l: stdout_of(l.of(task_id)).count("\n") >= 4, 15, "some output")
+    first.close()  # disconnect mid-task
+    seen = first.of(task_id)
+    last_seq = seen[-1]["seq"]
+    time.sleep(0.5)  # events keep coming while nobody listens
+
+    second = TaskListener(web.url).connect()
+    try:
+        ack = second.call("task:subscribe", {"task_id": task_id, "after": last_seq})
+        assert "error" not in ack
+        assert second.wait_final(task_id) == "succeeded"
+        combined = seen + second.of(task_id)
+    finally:
+        second.close()
+    assert [e["seq"] for e in combined] == list(range(1, len(combined) + 1))
+    assert stdout_of(combined) == "".join(f"{i}\n" for i in range(20))
+
+
+def test_cancel_a_running_infinite_loop(rest, listener, manager):
+    ack = listener.call("task:submit", {"kind": "code", "input": {
+        "language": "python", "code": "print('looping', flush=True)\nwhile True: pass",
+        "timeout_s": 60}})
+    task_id = ack["task_id"]
+    listener.wait_for(lambda l: "looping" in stdout_of(l.of(task_id)), 15, "the loop to start")
+    assert manager.containers(**{"aios.owner": f"task:{task_id}"})
+    started = time.monotonic()
+    assert listener.call("task:cancel", {"task_id": task_id})["task_id"] == task_id
+    assert listener.wait_final(task_id, timeout=5) == "cancelled"
+    assert time.monotonic() - started < 2.0
+    assert rest.get(f"/api/tasks/{task_id}").json()["status"] == "cancelled"
+    manager.wait_for(lambda: not manager.containers(**{"aios.owner": f"task:{task_id}"}), 3,
+                     "the cancelled run's container to go")
+
+
+def test_cancel_a_queued_task(own_stack):
+    own_stack.worker(concurrency=1)
+    web = own_stack.web()
+    with rest_client(web) as rest:
+        busy = submit(rest, "code", {"language": "bash", "code": "sleep 3"})
+        queued = submit(rest, "echo", {"text": "never"})
+        assert rest.get(f"/api/tasks/{queued}").json()["status"] == "queued"
+        assert rest.post(f"/api/tasks/{queued}/cancel").json()["status"] == "cancelled"
+        assert wait_for_task(rest, busy)["status"] == "succeeded"
+        time.sleep(1)
+        task = rest.get(f"/api/tasks/{queued}").json()
+        events = rest.get(f"/api/tasks/{queued}/events").json()["events"]
+    assert task["status"] == "cancelled" and task["attempt"] == 0
+    assert [e["data"]["status"] for e in events] == ["queued", "cancelled"]
+
+
+def test_whole_worker_sigkill_is_redelivered_quickly(own_stack):
+    doomed = own_stack.worker("w-doomed")
+    web = own_stack.web()
+    with rest_client(web) as rest:
+        task_id = submit(rest, "code", {"language": "python",
+                                        "code": COUNTING.format(n=4, pause=0.5)})
+        wait_until(lambda: rest.get(f"/api/tasks/{task_id}").json()["status"] == "running", 15,
+                   "the task to run")
+        doomed.kill()  # the whole worker: main process and pool children (OOM, docker kill)
+        killed_at = time.monotonic()
+        own_stack.worker("w-rescue")
+        task = wait_for_task(rest, task_id, timeout=40)
+        elapsed = time.monotonic() - killed_at
+        events = rest.get(f"/api/tasks/{task_id}/events").json()["events"]
+    assert task["status"] == "succeeded" and task["attempt"] == 2
+    assert elapsed < 30, f"redelivered after {elapsed:.1f} s"
+    assert any("attempt 2" in e["data"].get("text", "") for e in events if e["type"] == "log")
+    assert task["result"]["stdout"] == "0\n1\n2\n3\n"
+
+
+def test_a_killed_pool_child_is_redelivered(own_stack):
+    worker = own_stack.worker("w-child", concurrency=1)
+    web = own_stack.web()
+    with rest_client(web) as rest:
+        task_id = submit(rest, "code", {"language": "bash", "code": "echo start; sleep 1.5"})
+        wait_until(lambda: rest.get(f"/api/tasks/{task_id}").json()["status"] == "running", 15,
+                   "the task to run")
+        group = subprocess.run(["pgrep", "-g", str(worker.proc.pid)], capture_output=True,
+                               text=True).stdout.split()
+        children = [int(pid) for pid in group if int(pid) != worker.proc.pid]
+        assert children, "a prefork child runs the task"
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        task = wait_for_task(rest, task_id, timeout=40)
+    assert task["status"] == "succeeded" and task["attempt"] == 2
+
+
+def test_redis_restart_loses_no_accepted_task(own_stack):
+    worker = own_stack.worker("w-redis")
+    web = own_stack.web()
+    with rest_client(web) as rest:
+        running = submit(rest, "code", {"language": "python",
+                                        "code": COUNTING.format(n=6, pause=0.5)})
+        wait_until(lambda: rest.get(f"/api/tasks/{running}").json()["status"] == "running", 15,
+                   "the task to run")
+        worker.stop()
+        queued = [submit(rest, "echo", {"text": f"queued {i}"}) for i in range(5)]
+        own_stack.redis.kill()  # SIGKILL: only what the AOF holds survives
+        time.sleep(2)
+        own_stack.redis.start()
+        own_stack.worker("w-redis-2")
+        results = [wait_for_task(rest, task_id, timeout=60) for task_id in queued + [running]]
+        after = submit(rest, "echo", {"text": "after the restart"})
+        assert wait_for_task(rest, after)["status"] == "succeeded"
+    assert [r["status"] for r in results] == ["succeeded"] * 6
+    assert [r["result"]["text"] for r in results[:5]] == [f"queued {i}" for i in range(5)]
+
+
+def test_web_processes_share_the_message_queue(web, stack_env):
+    from .stack import start_web
+    other = start_web(stack_env, "web-b")
+    try:
+        listener = TaskListener(web.url).connect()
+        with rest_client(other) as rest_b:
+            task_id = submit(rest_b, "code", {"language": "python",
+                                              "code": COUNTING.format(n=3, pause=0.3)})
+            ack = listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+            assert "error" not in ack
+            assert listener.wait_final(task_id) == "succeeded"
+        events = listener.of(task_id)
+        listener.close()
+    finally:
+        other.stop()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert stdout_of(events) == "0\n1\n2\n"
+
+
+def test_health_answers_within_a_second_when_a_dependency_hangs(own_stack):
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(16)  # accepts connections, never answers
+    port = hanging.getsockname()[1]
+    try:
+        own_stack.environment["SANDBOX_MANAGER_URL"] = f"http://127.0.0.1:{port}"
+        web = own_stack.web("web-hang", healthy=False)
+        started = time.monotonic()
+        response = httpx.get(web.url + "/health", timeout=5)
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()
+    assert elapsed < 1.0 and response.status_code == 503
+    checks = response.json()["checks"]
+    assert not checks["sandbox_manager"]["ok"] and checks["redis"]["ok"]
+    assert not checks["workers"]["ok"], "no worker runs in this stack"
