@@ -21,16 +21,25 @@ class EventLog:
 
     def append(self, task_id: str, type_: str, data: dict) -> dict:
         """Store then emit; seq is the event's 1-based position in the log."""
-        event = {"task_id": task_id, "type": type_, "data": data, "ts": time.time()}
+        event = new_event(task_id, type_, data)
         key = keys.events(task_id)
         pipe = self.redis.pipeline()
         pipe.rpush(key, json.dumps(event))
         pipe.expire(key, self.retention_s)
         seq, _ = pipe.execute()
+        return self.stored(event, seq)
+
+    def stored(self, event: dict, seq: int) -> dict:
+        """Emit an event that was stored at `seq` (by append, or by a store script that
+        appends atomically with a state change)."""
         event["seq"] = seq
-        self.emit(keys.room(task_id), event)
+        self.emit(keys.room(event["task_id"]), event)
         return event
 
     def after(self, task_id: str, seq: int, limit: int = 10_000) -> list[dict]:
         raw = self.redis.lrange(keys.events(task_id), seq, seq + limit - 1)
         return [dict(json.loads(item), seq=seq + i + 1) for i, item in enumerate(raw)]
+
+
+def new_event(task_id: str, type_: str, data: dict) -> dict:
+    return {"task_id": task_id, "type": type_, "data": data, "ts": time.time()}

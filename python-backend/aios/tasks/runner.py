@@ -3,9 +3,10 @@
 import logging
 import socket
 import threading
+import time
 from typing import Callable, Optional
 
-from .events import EventLog
+from .events import EventLog, new_event
 from .sandbox_client import SandboxClient, SandboxError
 from .store import TaskStore
 
@@ -71,23 +72,22 @@ class TaskRunner:
         self.store = store
         self.events = events
         self.sandbox = sandbox
-        self.heartbeat_interval_s = heartbeat_interval_s
         self.worker = f"{socket.gethostname()}:{threading.get_native_id()}"
+        self.watcher = Watcher(store, self.worker, heartbeat_interval_s)
 
     def execute(self, task_id: str) -> str:
         """Runs the task unless another delivery already did or does; returns what happened."""
-        status, attempt = self.store.claim(task_id, self.worker)
-        if status != "claimed":
-            log.info("task %s not run: %s", task_id, status)
-            return status
-        kind, task_input = self.store.input_of(task_id)
+        running = new_event(task_id, "status", {"status": "running"})
+        claim = self.store.claim(task_id, self.worker, running)
+        if claim.outcome != "claimed":
+            log.info("task %s not run: %s", task_id, claim.outcome)
+            return claim.outcome
+        attempt, kind, task_input = claim.attempt, claim.kind, claim.input
         ctx = RunContext(task_id, self.events, threading.Event())
+        self.events.stored(running, claim.seq)
         if attempt > 1:
             ctx.emit("log", {"text": f"restarted (attempt {attempt}) after a worker was lost\n"})
-        ctx.emit("status", {"status": "running"})
-        stop = threading.Event()
-        watcher = threading.Thread(target=self._watch, args=(ctx, stop), daemon=True)
-        watcher.start()
+        self.watcher.add(ctx)
         try:
             result = RUNNERS[kind](ctx, task_input, self.sandbox)
             if ctx.cancelled.is_set():
@@ -103,23 +103,61 @@ class TaskRunner:
             return self._end(ctx, attempt, "failed", "error",
                              {"code": type(exc).__name__, "message": str(exc)[:2000]})
         finally:
-            stop.set()
-            watcher.join()
+            self.watcher.remove(ctx)
 
     def _end(self, ctx: RunContext, attempt: int, status: str, field, value) -> str:
-        if field:
-            ctx.emit(field, value)
-        if self.store.finish(ctx.task_id, attempt, status, field or "error", value):
-            ctx.emit("status", {"status": status})
+        """The result (or error) and the final status, logged with the record's change."""
+        events = [new_event(ctx.task_id, field, value)] if field else []
+        events.append(new_event(ctx.task_id, "status", {"status": status}))
+        seq = self.store.finish(ctx.task_id, attempt, status, field or "error", value, events)
+        if not seq:
+            log.warning("task %s: attempt %d no longer owns the task", ctx.task_id, attempt)
+            return "superseded"
+        for offset, event in enumerate(events):
+            self.events.stored(event, seq + offset)
         return status
 
-    def _watch(self, ctx: RunContext, stop: threading.Event) -> None:
-        """Heartbeat for the watchdog, and the cancel flag, until the run ends."""
-        beats = 0
-        while not stop.wait(0.1):
-            beats += 1
-            if beats * 0.1 >= self.heartbeat_interval_s:
-                beats = 0
-                self.store.heartbeat(ctx.task_id, self.worker)
-            if not ctx.cancelled.is_set() and self.store.cancel_requested(ctx.task_id):
-                ctx.abort()
+
+class Watcher:
+    """One thread per worker process: heartbeats for the watchdog, and the cancel flag,
+    for every task this process runs."""
+
+    TICK_S = 0.1
+
+    def __init__(self, store: TaskStore, worker: str, heartbeat_interval_s: float):
+        self.store = store
+        self.worker = worker
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self._running: dict[str, RunContext] = {}
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, ctx: RunContext) -> None:
+        with self._lock:
+            self._running[ctx.task_id] = ctx
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="aios-task-watcher",
+                                                daemon=True)
+                self._thread.start()
+
+    def remove(self, ctx: RunContext) -> None:
+        with self._lock:
+            self._running.pop(ctx.task_id, None)
+
+    def _loop(self) -> None:
+        last_beat = 0.0
+        while True:
+            time.sleep(self.TICK_S)
+            with self._lock:
+                running = list(self._running.values())
+            beat = time.monotonic() - last_beat >= self.heartbeat_interval_s
+            try:
+                for ctx in running:
+                    if beat:
+                        self.store.heartbeat(ctx.task_id, self.worker)
+                    if not ctx.cancelled.is_set() and self.store.cancel_requested(ctx.task_id):
+                        ctx.abort()
+            except Exception:  # noqa: BLE001 - Redis away for a moment: try next tick
+                log.warning("task watcher: Redis unavailable", exc_info=True)
+            if beat:
+                last_beat = time.monotonic()

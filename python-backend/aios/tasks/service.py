@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .events import EventLog
+from .events import EventLog, new_event
 from .kinds import BadTaskInput, validate_input
 from .store import FINAL, STATUSES, TaskStore
 
@@ -43,11 +43,13 @@ class TaskService:
         if len(json.dumps(task_input)) > self.max_input_bytes:
             raise BadTaskInput(f"input is larger than {self.max_input_bytes} bytes", status=413)
         clean = validate_input(kind, task_input)
-        if not self.store.create(task_id, kind, clean):
+        event = new_event(task_id, "status", {"status": "queued"})
+        seq = self.store.create(task_id, kind, clean, event)
+        if not seq:
             return Submitted(self.store.get(task_id), created=False)
-        self.log.append(task_id, "status", {"status": "queued"})
+        self.log.stored(event, seq)
         self.enqueue(task_id)
-        return Submitted(self.store.get(task_id), created=True)
+        return Submitted({"task_id": task_id, "kind": kind, "status": "queued"}, created=True)
 
     def get(self, task_id: str) -> dict:
         task = self.store.get(task_id) if TASK_ID.match(task_id or "") else None
@@ -73,9 +75,11 @@ class TaskService:
         task = self.get(task_id)
         if task["status"] in FINAL:
             return task
-        if self.store.cancel_if_queued(task_id):
+        event = new_event(task_id, "status", {"status": "cancelled"})
+        seq = self.store.cancel_if_queued(task_id, event)
+        if seq:
             self.revoke(task_id)
-            self.log.append(task_id, "status", {"status": "cancelled"})
+            self.log.stored(event, seq)
         else:
             self.store.request_cancel(task_id)
         return self.store.get(task_id)

@@ -2,6 +2,7 @@
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Optional
 
 import redis
@@ -11,12 +12,16 @@ from . import keys
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
 
+# Each script that changes the status also appends the matching events to the log, so
+# that the record and its log never disagree, in one round trip.
 CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], string.sub(KEYS[1], string.len('aios:task:') + 1))
-return 1
+local seq = redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return seq
 """
 # queued -> running; a running task whose heartbeat stopped may be taken over too.
 CLAIM = """
@@ -28,7 +33,10 @@ local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1], 'worker', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
-return {'claimed', attempt}
+local fields = redis.call('HMGET', KEYS[1], 'kind', 'input')
+local seq = redis.call('RPUSH', KEYS[4], ARGV[5])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+return {'claimed', attempt, fields[1], fields[2], seq}
 """
 FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
@@ -36,12 +44,16 @@ if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3], ARGV[4], ARGV[5])
 redis.call('SREM', KEYS[2], ARGV[6])
 redis.call('DEL', KEYS[3])
-return 1
+local seq = redis.call('RPUSH', KEYS[4], unpack(ARGV, 8))
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+return seq
 """
 CANCEL_QUEUED = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1])
-return 1
+local seq = redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return seq
 """
 REQUEUE_ORPHAN = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
@@ -52,6 +64,15 @@ redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 """
+
+
+@dataclass
+class Claim:
+    outcome: str  # "claimed", or the status that prevented it ("running", "succeeded", ...)
+    attempt: int = 0
+    kind: str = ""
+    input: dict = field(default_factory=dict)
+    seq: int = 0  # of the logged running event
 
 
 class TaskStore:
@@ -65,22 +86,19 @@ class TaskStore:
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._requeue = client.register_script(REQUEUE_ORPHAN)
 
-    def create(self, task_id: str, kind: str, task_input: dict) -> bool:
-        """False when the id exists already: a task id never runs twice."""
+    def create(self, task_id: str, kind: str, task_input: dict, event: dict) -> int:
+        """Creates the record and logs `event`; returns its seq, or 0 when the id exists
+        already (a task id never runs twice)."""
         now = time.time()
         fields = {"task_id": task_id, "kind": kind, "input": json.dumps(task_input),
                   "status": "queued", "created_at": now, "updated_at": now, "attempt": 0}
         flat = [str(x) for pair in fields.items() for x in pair]
-        return bool(self._create(keys=[keys.record(task_id), keys.RECENT],
-                                 args=[now, self.retention_s, *flat]))
+        return int(self._create(keys=[keys.record(task_id), keys.RECENT, keys.events(task_id)],
+                                args=[now, self.retention_s, json.dumps(event), *flat]))
 
     def get(self, task_id: str) -> Optional[dict]:
         raw = self.redis.hgetall(keys.record(task_id))
         return public_view(raw) if raw else None
-
-    def input_of(self, task_id: str) -> Optional[tuple[str, dict]]:
-        kind, raw = self.redis.hmget(keys.record(task_id), "kind", "input")
-        return (kind, json.loads(raw)) if kind else None
 
     def recent(self, status: Optional[str], limit: int) -> list[dict]:
         cutoff = time.time() - self.retention_s
@@ -95,22 +113,35 @@ class TaskStore:
                     break
         return tasks
 
-    def claim(self, task_id: str, worker: str) -> tuple[str, int]:
-        status, attempt = self._claim(
-            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id)],
-            args=[time.time(), worker, task_id, self.heartbeat_ttl_ms])
-        return status, int(attempt)
+    def claim(self, task_id: str, worker: str, event: dict) -> Claim:
+        """queued (or orphaned) -> running, logging `event` (the running status)."""
+        reply = self._claim(
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id),
+                  keys.events(task_id)],
+            args=[time.time(), worker, task_id, self.heartbeat_ttl_ms, json.dumps(event),
+                  self.retention_s])
+        if reply[0] != "claimed":
+            return Claim(reply[0])
+        return Claim("claimed", int(reply[1]), reply[2], json.loads(reply[3]), int(reply[4]))
 
     def heartbeat(self, task_id: str, worker: str) -> None:
         self.redis.set(keys.heartbeat(task_id), worker, px=self.heartbeat_ttl_ms)
 
-    def finish(self, task_id: str, attempt: int, status: str, field: str, value) -> bool:
-        return bool(self._finish(
-            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id)],
-            args=[attempt, status, time.time(), field, json.dumps(value), task_id]))
+    def finish(self, task_id: str, attempt: int, status: str, field: str, value,
+               events: list[dict]) -> int:
+        """Records the end and logs `events` if this attempt still owns the task; returns
+        the seq of the first event, or 0."""
+        last = self._finish(
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id),
+                  keys.events(task_id)],
+            args=[attempt, status, time.time(), field, json.dumps(value), task_id,
+                  self.retention_s, *[json.dumps(e) for e in events]])
+        return int(last) - len(events) + 1 if last else 0
 
-    def cancel_if_queued(self, task_id: str) -> bool:
-        return bool(self._cancel_queued(keys=[keys.record(task_id)], args=[time.time()]))
+    def cancel_if_queued(self, task_id: str, event: dict) -> int:
+        """queued -> cancelled, logging `event`; returns its seq, or 0."""
+        return int(self._cancel_queued(keys=[keys.record(task_id), keys.events(task_id)],
+                                       args=[time.time(), self.retention_s, json.dumps(event)]))
 
     def request_cancel(self, task_id: str) -> None:
         self.redis.set(keys.cancel(task_id), 1, ex=self.retention_s)

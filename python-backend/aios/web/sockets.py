@@ -61,6 +61,12 @@ def disconnect(*_):
     current_app.extensions["aios.gate"].forget(request.sid)
 
 
+@socketio.on("ping")
+def ping(data=None):
+    """A cheap round trip, for clients that measure latency."""
+    return {"pong": True, "echo": data}
+
+
 @socketio.on("task:submit")
 @acked
 def submit(data):

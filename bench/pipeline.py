@@ -1,0 +1,247 @@
+"""The task pipeline against raw Celery and raw Socket.IO baselines, all in this run.
+
+  (a) raw Celery apply_async().get() of a no-op task
+  (b) REST submit -> `result` event at a Socket.IO client, `echo` kind
+  (c) throughput: 500 tasks submitted through the API vs 500 raw apply_async
+  (d) idle WebSocket clients held by one eventlet worker (1,000 / 5,000 / 10,000), its RSS,
+      and an active client's round trip meanwhile
+  (e) latency of a task event from a worker-side emitter to a client
+
+Run: make bench-pipeline   (or scripts/with-services.sh .venv/bin/python bench/pipeline.py)
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "python-backend")]
+
+from tests.integration.stack import (API_TOKEN, RedisServer, TaskListener,  # noqa: E402
+                                     backend_env, rest_client, start_web, start_worker,
+                                     wait_until)
+from tests.integration.support import start_manager  # noqa: E402
+
+
+def p50(samples):
+    return statistics.median(samples)
+
+
+def p90(samples):
+    return sorted(samples)[int(0.9 * (len(samples) - 1))]
+
+
+def raw_celery(env, reps):
+    from celery import Celery
+    celery = Celery(broker=env["REDIS_URL"], backend=env["REDIS_URL"])
+    samples = []
+    for i in range(reps + 5):
+        started = time.perf_counter()
+        celery.send_task("aios.noop").get(timeout=10)
+        if i >= 5:
+            samples.append((time.perf_counter() - started) * 1000)
+    return celery, samples
+
+
+def rest_to_result_event(web, reps):
+    listener = TaskListener(web.url).connect()
+    samples = []
+    with rest_client(web) as rest:
+        for i in range(reps + 5):
+            task_id = uuid.uuid4().hex
+            started = time.perf_counter()
+            rest.post("/api/tasks", json={"kind": "echo", "input": {"text": "x"},
+                                          "task_id": task_id})
+            listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+            listener.wait_for(lambda l: any(e["type"] == "result" for e in l.of(task_id)), 10)
+            if i >= 5:
+                samples.append((time.perf_counter() - started) * 1000)
+    listener.close()
+    return samples
+
+
+def throughput_api(web, redis_url, n, threads=4):
+    """Submit n echo tasks from a few client threads; done when Redis says all succeeded
+    (read directly, so that polling does not load the server being measured)."""
+    import redis as redis_lib
+    store = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    started = time.perf_counter()
+
+    def submit(chunk):
+        with rest_client(web) as client:
+            for task_id in chunk:
+                client.post("/api/tasks", json={"kind": "echo", "input": {"text": "x"},
+                                                "task_id": task_id})
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(submit, [ids[i::threads] for i in range(threads)]))
+    pending = ids
+    while pending:
+        pipe = store.pipeline()
+        for task_id in pending:
+            pipe.hget(f"aios:task:{task_id}", "status")
+        pending = [t for t, status in zip(pending, pipe.execute()) if status != "succeeded"]
+        time.sleep(0.005)
+    return n / (time.perf_counter() - started)
+
+
+def throughput_raw(celery, n):
+    started = time.perf_counter()
+    results = [celery.send_task("aios.noop") for _ in range(n)]
+    for result in results:
+        result.get(timeout=60)
+    return n / (time.perf_counter() - started)
+
+
+async def idle_clients(url, count, clients, stop):
+    """Raw engine.io WebSocket clients: connect, authenticate, answer pings, nothing else."""
+    ws_url = url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+
+    async def one():
+        async with websockets.connect(ws_url, max_size=None, ping_interval=None,
+                                      open_timeout=60) as ws:
+            await ws.recv()  # engine.io open
+            await ws.send("40" + json.dumps({"token": API_TOKEN}))
+            reply = await ws.recv()
+            assert reply.startswith("40{"), reply
+            clients.append(ws)
+            while not stop.is_set():
+                message = await ws.recv()
+                if message == "2":
+                    await ws.send("3")
+
+    tasks = []
+    for start in range(0, count, 250):
+        batch = [asyncio.ensure_future(one()) for _ in range(start, min(count, start + 250))]
+        tasks += batch
+        await asyncio.sleep(0.3)
+    return tasks
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+
+def gunicorn_worker_pid(web):
+    import subprocess
+    out = subprocess.run(["pgrep", "-P", str(web.proc.pid)], capture_output=True, text=True)
+    return int(out.stdout.split()[0])
+
+
+def ping_rtt(listener, reps=50):
+    samples = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        listener.call("ping", {})
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def hold_clients(web, levels):
+    loop = asyncio.new_event_loop()
+    stop = threading.Event()
+    clients, rows = [], []
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    active = TaskListener(web.url).connect()
+    pid = gunicorn_worker_pid(web)
+    tasks = []
+    try:
+        for level in levels:
+            more = level - len(clients)
+            tasks += asyncio.run_coroutine_threadsafe(
+                idle_clients(web.url, more, clients, stop), loop).result()
+            wait_until(lambda: len(clients) >= level or any(t.done() for t in tasks), 180,
+                       f"{level} clients")
+            time.sleep(1)
+            dropped = sum(1 for t in tasks if t.done())
+            rows.append((level, len(clients) - dropped, rss_mib(pid), p50(ping_rtt(active))))
+    finally:
+        stop.set()
+        active.close()
+        for ws in clients:
+            asyncio.run_coroutine_threadsafe(ws.close(), loop)
+        time.sleep(2)
+        loop.call_soon_threadsafe(loop.stop)
+    return rows
+
+
+def event_latency(web, env, reps):
+    from aios.resources import WorkerResources
+    from aios.settings import Settings
+    settings = Settings(_env_file=None, aios_api_token=env["AIOS_API_TOKEN"],
+                        secret_key=env["SECRET_KEY"], redis_url=env["REDIS_URL"],
+                        sandbox_manager_token=env["SANDBOX_MANAGER_TOKEN"])
+    events = WorkerResources(settings).events
+    listener = TaskListener(web.url).connect()
+    ack = listener.call("task:submit", {"kind": "echo", "input": {"text": "x"}})
+    listener.wait_final(ack["task_id"])
+    seq = len(listener.of(ack["task_id"]))
+    samples = []
+    for i in range(reps):
+        started = time.perf_counter()
+        events.append(ack["task_id"], "log", {"text": f"{i}\n"})
+        listener.wait_for(lambda l, n=seq + i + 1: len(l.of(ack["task_id"])) >= n, 10)
+        samples.append((time.perf_counter() - started) * 1000)
+    listener.close()
+    return samples
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--clients", default="1000,5000,10000")
+    args = parser.parse_args()
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    redis = RedisServer(fsync="everysec").start()
+    manager = start_manager(docker.from_env(), pool_size=0, name="bench-pipeline")
+    env = backend_env(redis.url, manager)
+    worker = start_worker(env, "w-bench")
+    web = start_web(env, "web-bench")
+    try:
+        celery, raw = raw_celery(env, args.reps)
+        rest = rest_to_result_event(web, args.reps)
+        api_rate = throughput_api(web, env["REDIS_URL"], args.tasks)
+        raw_rate = throughput_raw(celery, args.tasks)
+        latency = event_latency(web, env, args.reps)
+        held = hold_clients(web, [int(n) for n in args.clients.split(",")])
+    finally:
+        web.stop()
+        worker.stop()
+        manager.stop()
+        redis.kill()
+
+    print(f"\nTask pipeline, {args.reps} repetitions per latency row (ms)\n")
+    print("| case | p50 | p90 | target |\n|---|---:|---:|---|")
+    print(f"| (a) raw Celery apply_async().get(), no-op | {p50(raw):.2f} | {p90(raw):.2f} | |")
+    print(f"| (b) REST submit -> result event (echo) | {p50(rest):.2f} | {p90(rest):.2f} | "
+          f"<= 3 x (a): {p50(rest) / p50(raw):.2f} x |")
+    print(f"| (e) worker emit -> client | {p50(latency):.2f} | {p90(latency):.2f} | <= 5 ms |")
+    print(f"\n| throughput ({args.tasks} tasks) | tasks/s |\n|---|---:|")
+    print(f"| (c) through the API (echo, REST submit from 4 threads) | {api_rate:.0f} |")
+    print(f"| raw apply_async (no-op) | {raw_rate:.0f} |")
+    print(f"| ratio | {api_rate / raw_rate:.2f} (target >= 0.7) |")
+    print("\n| (d) idle WebSocket clients | held | worker RSS MiB | active RTT p50 ms |")
+    print("|---:|---:|---:|---:|")
+    for level, alive, rss, rtt in held:
+        print(f"| {level} | {alive} | {rss:.0f} | {rtt:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
