@@ -17,7 +17,7 @@ $(STAMP): $(REQUIREMENTS)
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-run: install  ## start the stack natively (for now: the sandbox manager on :8000); Ctrl-C stops it
+run: install  ## start the whole stack natively (redis, sandbox manager, worker, web, flower); Ctrl-C stops it
 	scripts/with-services.sh scripts/run.sh
 
 test: install  ## the whole suite on real services (dockerd, the sandbox image)

@@ -54,8 +54,10 @@ class WorkerResources:
 
     @cached_property
     def runner(self) -> TaskRunner:
+        from celery.exceptions import SoftTimeLimitExceeded
         return TaskRunner(self.store, self.events, self.sandbox,
-                          self.settings.heartbeat_interval_s)
+                          self.settings.heartbeat_interval_s, self.settings.task_max_attempts,
+                          time_limit_errors=(SoftTimeLimitExceeded,))
 
 
 _per_process: dict[int, WorkerResources] = {}

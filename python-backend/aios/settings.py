@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)  # records and event logs
     task_soft_time_limit_s: int = Field(validation_alias="AIOS_TASK_SOFT_TIME_LIMIT_S", default=900, gt=0)
     task_time_limit_s: int = Field(validation_alias="AIOS_TASK_TIME_LIMIT_S", default=960, gt=0)
+    task_max_attempts: int = Field(validation_alias="AIOS_TASK_MAX_ATTEMPTS", default=3, ge=1)
     heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S", default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(validation_alias="AIOS_HEARTBEAT_TTL_S", default=8.0, gt=0)
     watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S", default=3.0, gt=0)

@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import httpx
@@ -295,3 +296,54 @@ def test_health_answers_within_a_second_when_a_dependency_hangs(own_stack):
     checks = response.json()["checks"]
     assert not checks["sandbox_manager"]["ok"] and checks["redis"]["ok"]
     assert not checks["workers"]["ok"], "no worker runs in this stack"
+
+
+def test_soft_time_limit_fails_the_task_and_frees_its_sandbox(own_stack, manager):
+    own_stack.environment.update(AIOS_TASK_SOFT_TIME_LIMIT_S="2", AIOS_TASK_TIME_LIMIT_S="10")
+    own_stack.worker("w-limits")
+    web = own_stack.web()
+    with rest_client(web) as rest:
+        task_id = submit(rest, "code", {"language": "python", "code": "while True: pass",
+                                        "timeout_s": 60})
+        task = wait_for_task(rest, task_id, timeout=20)
+    assert task["status"] == "failed" and task["error"]["code"] == "time_limit"
+    manager.wait_for(lambda: not manager.containers(**{"aios.owner": f"task:{task_id}"}), 5,
+                     "the sandbox run to be killed")
+
+
+def test_records_and_logs_expire_after_the_retention(own_stack):
+    own_stack.environment.update(AIOS_TASK_RETENTION_S="2")
+    own_stack.worker("w-retention")
+    web = own_stack.web()
+    with rest_client(web) as rest:
+        task_id = submit(rest, "echo", {"text": "short-lived"})
+        assert wait_for_task(rest, task_id)["status"] == "succeeded"
+        assert rest.get(f"/api/tasks/{task_id}/events").json()["events"]
+        time.sleep(2.5)
+        assert rest.get(f"/api/tasks/{task_id}").status_code == 404
+        assert task_id not in [t["task_id"] for t in rest.get("/api/tasks").json()["tasks"]]
+
+
+def test_flower_needs_its_basic_auth(own_stack):
+    from .stack import spawn
+    from .support import free_port
+    port = free_port()
+    env = dict(own_stack.environment, FLOWER_BASIC_AUTH="admin:flower-secret-123")
+    flower = spawn([sys.executable, "-m", "celery", "-A", "app.celery", "flower",
+                    "--address=127.0.0.1", f"--port={port}",
+                    "--basic-auth=admin:flower-secret-123"], env, "flower")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(url + "/healthcheck"), 30, "flower")
+        assert httpx.get(url + "/").status_code == 401
+        assert httpx.get(url + "/", auth=("admin", "wrong")).status_code == 401
+        assert httpx.get(url + "/", auth=("admin", "flower-secret-123")).status_code == 200
+    finally:
+        flower.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -68,17 +68,23 @@ RUNNERS = {"echo": run_echo, "code": run_code}
 
 class TaskRunner:
     def __init__(self, store: TaskStore, events: EventLog, sandbox: SandboxClient,
-                 heartbeat_interval_s: float):
+                 heartbeat_interval_s: float, max_attempts: int = 3,
+                 time_limit_errors: tuple[type[BaseException], ...] = ()):
         self.store = store
         self.events = events
         self.sandbox = sandbox
+        self.max_attempts = max_attempts
+        self.time_limit_errors = time_limit_errors
         self.worker = f"{socket.gethostname()}:{threading.get_native_id()}"
         self.watcher = Watcher(store, self.worker, heartbeat_interval_s)
 
     def execute(self, task_id: str) -> str:
         """Runs the task unless another delivery already did or does; returns what happened."""
         running = new_event(task_id, "status", {"status": "running"})
-        claim = self.store.claim(task_id, self.worker, running)
+        claim = self.store.claim(task_id, self.worker, running, self.max_attempts)
+        if claim.outcome == "exhausted":
+            for offset, event in enumerate(claim.events):
+                self.events.stored(event, claim.seq + offset)
         if claim.outcome != "claimed":
             log.info("task %s not run: %s", task_id, claim.outcome)
             return claim.outcome
@@ -98,6 +104,9 @@ class TaskRunner:
         except TaskFailed as exc:
             return self._end(ctx, attempt, "failed", "error", {"code": exc.code,
                                                                "message": str(exc)})
+        except self.time_limit_errors:
+            return self._end(ctx, attempt, "failed", "error", {
+                "code": "time_limit", "message": "the task ran past its soft time limit"})
         except Exception as exc:  # noqa: BLE001 - any failure is recorded, never lost
             log.exception("task %s failed", task_id)
             return self._end(ctx, attempt, "failed", "error",

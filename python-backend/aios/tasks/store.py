@@ -29,6 +29,13 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', 0} end
 if status == 'running' and redis.call('EXISTS', KEYS[3]) == 1 then return {'running', 0} end
 if status ~= 'queued' and status ~= 'running' then return {status, 0} end
+if tonumber(redis.call('HGET', KEYS[1], 'attempt')) >= tonumber(ARGV[7]) then
+  -- lost its worker too often (a crash or the hard time limit each time): give up
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'updated_at', ARGV[1], 'error', ARGV[8])
+  redis.call('SREM', KEYS[2], ARGV[3])
+  local seq = redis.call('RPUSH', KEYS[4], ARGV[9], ARGV[10])
+  return {'exhausted', 0, '', '', seq - 1}
+end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[1], 'worker', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
@@ -72,7 +79,8 @@ class Claim:
     attempt: int = 0
     kind: str = ""
     input: dict = field(default_factory=dict)
-    seq: int = 0  # of the logged running event
+    seq: int = 0  # of the first logged event
+    events: list = field(default_factory=list)  # logged when exhausted
 
 
 class TaskStore:
@@ -113,13 +121,21 @@ class TaskStore:
                     break
         return tasks
 
-    def claim(self, task_id: str, worker: str, event: dict) -> Claim:
-        """queued (or orphaned) -> running, logging `event` (the running status)."""
+    def claim(self, task_id: str, worker: str, event: dict, max_attempts: int) -> Claim:
+        """queued (or orphaned) -> running, logging `event` (the running status). A task
+        that already had max_attempts is failed instead ("exhausted", with its two events)."""
+        error = {"code": "too_many_attempts",
+                 "message": f"the task lost its worker {max_attempts} times; not retried"}
+        failed = [{**event, "type": "error", "data": error},
+                  {**event, "data": {"status": "failed"}}]
         reply = self._claim(
             keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id),
                   keys.events(task_id)],
             args=[time.time(), worker, task_id, self.heartbeat_ttl_ms, json.dumps(event),
-                  self.retention_s])
+                  self.retention_s, max_attempts, json.dumps(error),
+                  *[json.dumps(e) for e in failed]])
+        if reply[0] == "exhausted":
+            return Claim("exhausted", seq=int(reply[4]), events=failed)
         if reply[0] != "claimed":
             return Claim(reply[0])
         return Claim("claimed", int(reply[1]), reply[2], json.loads(reply[3]), int(reply[4]))

@@ -1,0 +1,47 @@
+import os
+
+import pytest
+
+from aios.settings import ConfigurationError, load_settings
+
+REQUIRED = {"AIOS_API_TOKEN": "a" * 16, "SECRET_KEY": "b" * 16, "SANDBOX_MANAGER_TOKEN": "c" * 16}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for key in list(os.environ):
+        if key.startswith(("AIOS_", "SANDBOX_", "REDIS_", "CELERY_")) or key == "SECRET_KEY":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_each_missing_secret_is_named(monkeypatch):
+    with pytest.raises(ConfigurationError) as err:
+        load_settings()
+    for name in REQUIRED:
+        assert name in str(err.value)
+
+
+def test_environment_wins_over_dotenv_and_lists_parse(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items())
+                                   + "REDIS_URL=redis://from-dotenv:1/0\n")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    monkeypatch.setenv("AIOS_CORS_ORIGINS", "file://, app://x")
+    monkeypatch.setenv("AIOS_HEARTBEAT_TTL_S", "3")
+    settings = load_settings()
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"
+    assert settings.broker_url == settings.result_backend == settings.redis_url
+    assert settings.aios_cors_origins == ["file://", "app://x"]
+    assert settings.heartbeat_ttl_s == 3
+
+
+def test_defaults_allow_electron_origins(monkeypatch):
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    assert {"file://", "null", "app://."} <= set(load_settings().aios_cors_origins)
+
+
+def test_secrets_never_show_in_repr(monkeypatch):
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    assert "aaaaaaaaaaaaaaaa" not in repr(load_settings())

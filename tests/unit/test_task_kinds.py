@@ -1,0 +1,23 @@
+import pytest
+
+from aios.tasks.kinds import BadTaskInput, validate_input
+
+
+def test_valid_inputs_are_normalised():
+    assert validate_input("echo", {"text": "hi"}) == {"text": "hi"}
+    code = validate_input("code", {"language": "bash", "code": "ls"})
+    assert code == {"language": "bash", "code": "ls", "stdin": "", "files": {}}
+
+
+@pytest.mark.parametrize("kind, task_input, says", [
+    ("nope", {}, "unknown task kind 'nope'"),
+    ("chat", {"messages": []}, "not available yet"),
+    ("echo", "text", "must be a JSON object"),
+    ("echo", {}, "text: Field required"),
+    ("echo", {"text": "x", "more": 1}, "more: Extra inputs are not permitted"),
+    ("code", {"language": "ruby", "code": "1"}, "language"),
+    ("code", {"language": "python", "code": "1", "timeout_s": 0}, "timeout_s"),
+])
+def test_bad_inputs_say_what_is_wrong(kind, task_input, says):
+    with pytest.raises(BadTaskInput, match=says):
+        validate_input(kind, task_input)
