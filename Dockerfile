@@ -1,3 +1,4 @@
 # Image for web, worker and flower (python-backend/).
-# Placeholder: the web/worker code arrives with the task-pipeline issue and this image with
-# the deployment issue. It has no build stage yet, so `docker build` fails on purpose.
+# Placeholder: the services run natively today (`make run`); this image, with Chromium for
+# Playwright and a wheelhouse install, arrives with the deployment issue. It has no build
+# stage yet, so `docker build` fails on purpose.

@@ -7,7 +7,7 @@
       and an active client's round trip meanwhile
   (e) latency of a task event from a worker-side emitter to a client
 
-Run: make bench-pipeline   (or scripts/with-services.sh .venv/bin/python bench/pipeline.py)
+Run: make bench   (or: scripts/with-services.sh .venv/bin/python bench/pipeline.py)
 """
 
 import argparse

@@ -29,8 +29,9 @@ start bash -c 'cd sandbox_manager && exec "$0"/uvicorn main:app --host 127.0.0.1
 start bash -c 'cd python-backend && exec "$0"/celery -A app.celery worker --loglevel INFO' "$BIN"
 start bash -c 'cd python-backend && exec "$0"/gunicorn -k eventlet -w 1 --worker-connections 20000 \
   --bind 127.0.0.1:8765 app:app' "$BIN"
+# Flower reads FLOWER_BASIC_AUTH from the environment: no password on the command line.
 start bash -c 'cd python-backend && exec "$0"/celery -A app.celery flower --address=127.0.0.1 \
-  --port=5555 --basic-auth="$FLOWER_BASIC_AUTH"' "$BIN"
+  --port=5555' "$BIN"
 
 sleep 3
 cat <<TXT
