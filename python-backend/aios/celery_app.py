@@ -36,7 +36,9 @@ def create_celery(settings: Settings) -> Celery:
 
 
 def enqueue(celery: Celery, task_id: str) -> None:
-    celery.send_task(RUN_TASK, args=[task_id], task_id=task_id)
+    # ignore_result: results live in our task store; without it the sender would subscribe
+    # to a result channel per task, and never leave it.
+    celery.send_task(RUN_TASK, args=[task_id], task_id=task_id, ignore_result=True)
 
 
 @shared_task(name=RUN_TASK, bind=True, ignore_result=True)

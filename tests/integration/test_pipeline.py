@@ -1,6 +1,8 @@
 """The task pipeline end to end: REST and Socket.IO on gunicorn+eventlet, real Celery
 workers, real redis-server, the real sandbox manager on dockerd."""
 
+import asyncio
+import json
 import os
 import signal
 import socket
@@ -11,8 +13,9 @@ import time
 import httpx
 import pytest
 import socketio
+import websockets
 
-from .stack import FINAL, TaskListener, rest_client, wait_for_task, wait_until
+from .stack import API_TOKEN, FINAL, TaskListener, rest_client, wait_for_task, wait_until
 
 COUNTING = "import time\nfor i in range({n}):\n    print(i, flush=True)\n    time.sleep({pause})"
 
@@ -346,3 +349,27 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.parametrize("origin, allowed", [("file://", True), ("null", True),
+                                             ("app://.", True), ("http://localhost:3000", True),
+                                             ("https://evil.example", False)])
+def test_electron_origins_are_allowed_and_others_refused(web, origin, allowed):
+    async def connect_from(origin):
+        url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        try:
+            async with websockets.connect(url, origin=origin) as ws:
+                await ws.recv()  # engine.io open
+                await ws.send("40" + json.dumps({"token": API_TOKEN}))
+                return (await ws.recv()).startswith("40{")
+        except websockets.exceptions.InvalidStatus:
+            return False
+    assert asyncio.run(connect_from(origin)) is allowed
+
+
+def test_websocket_compression_is_declined(web):
+    async def handshake():
+        url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        async with websockets.connect(url) as ws:  # offers permessage-deflate by default
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+    assert asyncio.run(handshake()) is None

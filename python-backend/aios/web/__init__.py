@@ -13,6 +13,7 @@ from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
+from .compression import DeclineWebSocketCompression
 from .gate import SubscriptionGate
 from .queue import EVENT, GatedRedisManager
 
@@ -57,6 +58,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         cors_allowed_origins=origin_check(settings.aios_cors_origins),
         max_http_buffer_size=settings.max_request_bytes,
         logger=False, engineio_logger=False)
+    app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
     CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
 
     from . import errors, health, routes, sockets  # noqa: F401 - handlers register on import
