@@ -14,22 +14,12 @@ from pathlib import Path
 import httpx
 import socketio
 
-from .support import ROOT, free_port
+from .support import ROOT, free_port, wait_until
 
 BACKEND = ROOT / "python-backend"
 VENV_BIN = Path(sys.executable).parent
 API_TOKEN = "api-token-" + secrets.token_hex(12)
 FINAL = ("succeeded", "failed", "cancelled")
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class RedisServer:

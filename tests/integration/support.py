@@ -18,6 +18,17 @@ ROOT = Path(__file__).resolve().parents[2]
 MANAGER_DIR = ROOT / "sandbox_manager"
 
 
+def wait_until(predicate, timeout: float, what: str):
+    """The predicate's first truthy value, polled until the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,13 +57,7 @@ class Manager:
         return self.docker.containers.list(all=True, filters={"label": wanted})
 
     def wait_for(self, predicate, timeout: float = 10.0, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_until(predicate, timeout, what)
 
     def stop(self, sig=signal.SIGTERM) -> None:
         for client in self.clients:

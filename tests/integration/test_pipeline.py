@@ -27,6 +27,14 @@ def submit(rest, kind, task_input, **extra) -> str:
     return response.json()["task_id"]
 
 
+def wait_for_output(rest, task_id: str, text: str) -> None:
+    """Until the task has printed `text`: it is then surely mid-run."""
+    def printed():
+        events = rest.get(f"/api/tasks/{task_id}/events").json()["events"]
+        return stdout_of(events).startswith(text)
+    wait_until(printed, 20, f"task {task_id} to print {text!r}")
+
+
 def stdout_of(events) -> str:
     return "".join(e["data"]["text"] for e in events if e["type"] == "stdout")
 
@@ -210,9 +218,8 @@ def test_whole_worker_sigkill_is_redelivered_quickly(own_stack):
     web = own_stack.web()
     with rest_client(web) as rest:
         task_id = submit(rest, "code", {"language": "python",
-                                        "code": COUNTING.format(n=4, pause=0.5)})
-        wait_until(lambda: rest.get(f"/api/tasks/{task_id}").json()["status"] == "running", 15,
-                   "the task to run")
+                                        "code": COUNTING.format(n=4, pause=1)})
+        wait_for_output(rest, task_id, "0\n")
         doomed.kill()  # the whole worker: main process and pool children (OOM, docker kill)
         killed_at = time.monotonic()
         own_stack.worker("w-rescue")
@@ -229,9 +236,8 @@ def test_a_killed_pool_child_is_redelivered(own_stack):
     worker = own_stack.worker("w-child", concurrency=1)
     web = own_stack.web()
     with rest_client(web) as rest:
-        task_id = submit(rest, "code", {"language": "bash", "code": "echo start; sleep 1.5"})
-        wait_until(lambda: rest.get(f"/api/tasks/{task_id}").json()["status"] == "running", 15,
-                   "the task to run")
+        task_id = submit(rest, "code", {"language": "bash", "code": "echo start; sleep 3"})
+        wait_for_output(rest, task_id, "start\n")
         group = subprocess.run(["pgrep", "-g", str(worker.proc.pid)], capture_output=True,
                                text=True).stdout.split()
         children = [int(pid) for pid in group if int(pid) != worker.proc.pid]
@@ -239,7 +245,8 @@ def test_a_killed_pool_child_is_redelivered(own_stack):
         for pid in children:
             os.kill(pid, signal.SIGKILL)
         task = wait_for_task(rest, task_id, timeout=40)
-    assert task["status"] == "succeeded" and task["attempt"] == 2
+    assert task["status"] == "succeeded" and task["attempt"] == 2, task
+    assert task["result"]["stdout"] == "start\n"
 
 
 def test_redis_restart_loses_no_accepted_task(own_stack):

@@ -42,3 +42,13 @@ def test_sockets_are_independent_and_forgotten_on_disconnect():
     gate.forget("a")
     assert gate.live("a", "t", ev(2)) == []
     assert seqs(gate.live("b", "t", ev(2))) == [2]
+
+
+def test_a_closed_stream_takes_nothing_more_until_it_begins_again():
+    gate = gate_with_log(3)
+    gate.begin("s", "t", after=0)
+    assert seqs(gate.replayed("s", "t", [ev(1), ev(2), ev(3)])) == [1, 2, 3]
+    gate.close("s", "t")
+    assert gate.finish("s", "t") == [] and gate.live("s", "t", ev(4)) == []
+    gate.begin("s", "t", after=1)
+    assert seqs(gate.replayed("s", "t", [ev(2), ev(3)])) == [2, 3]

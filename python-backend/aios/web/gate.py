@@ -32,11 +32,14 @@ class SubscriptionGate:
 
     def replayed(self, sid: str, task_id: str, events: list) -> list:
         with self.lock:
-            return self._accept(task_id, self._streams[(sid, task_id)], events)
+            stream = self._streams.get((sid, task_id))
+            return self._accept(task_id, stream, events) if stream else []
 
     def finish(self, sid: str, task_id: str) -> list:
         with self.lock:
-            stream = self._streams[(sid, task_id)]
+            stream = self._streams.get((sid, task_id))
+            if stream is None:  # closed already: the replay reached the final status
+                return []
             stream.replaying = False
             held, stream.pending = list(stream.pending.values()), {}
             return self._accept(task_id, stream, held)
@@ -50,6 +53,10 @@ class SubscriptionGate:
                 stream.pending[event["seq"]] = event
                 return []
             return self._accept(task_id, stream, [event])
+
+    def close(self, sid: str, task_id: str) -> None:
+        """The stream ended; a later subscribe begins it again."""
+        self._streams.pop((sid, task_id), None)
 
     def forget(self, sid: str) -> None:
         with self.lock:

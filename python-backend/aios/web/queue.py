@@ -3,6 +3,7 @@
 import socketio
 
 from ..tasks.keys import room as task_room
+from ..tasks.store import FINAL
 from .gate import SubscriptionGate
 
 EVENT = "task:event"
@@ -26,9 +27,17 @@ class GatedRedisManager(socketio.RedisManager):
             self.deliver(sid, event["task_id"], self.gate.live, event)
 
     def deliver(self, sid: str, task_id: str, admit, *args) -> int:
-        """Send what the gate admits, under its lock so deliveries keep their order."""
+        """Send what the gate admits, under its lock so deliveries keep their order. After
+        a task's final status the socket leaves its room: nothing more will come."""
         with self.gate.lock:
             events = admit(sid, task_id, *args)
             for event in events:
                 self.emit(EVENT, event, namespace=NAMESPACE, to=sid, ignore_queue=True)
+            if events and is_final(events[-1]):
+                self.gate.close(sid, task_id)
+                self.leave_room(sid, NAMESPACE, task_room(task_id))
             return len(events)
+
+
+def is_final(event: dict) -> bool:
+    return event["type"] == "status" and event["data"].get("status") in FINAL
