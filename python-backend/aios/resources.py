@@ -6,6 +6,7 @@ from functools import cached_property
 
 import redis
 
+from .providers.registry import ProviderSet
 from .settings import Settings
 from .tasks.events import EventLog
 from .tasks.keys import SOCKETIO_CHANNEL
@@ -53,9 +54,13 @@ class WorkerResources:
                              self.settings.sandbox_manager_token.get_secret_value())
 
     @cached_property
+    def providers(self) -> ProviderSet:
+        return ProviderSet(self.settings)
+
+    @cached_property
     def runner(self) -> TaskRunner:
         from celery.exceptions import SoftTimeLimitExceeded
-        return TaskRunner(self.store, self.events, self.sandbox,
+        return TaskRunner(self.store, self.events, self,
                           self.settings.heartbeat_interval_s, self.settings.task_max_attempts,
                           time_limit_errors=(SoftTimeLimitExceeded,))
 

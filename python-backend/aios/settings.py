@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
+    # LLM providers (a provider is configured when its key, or base URL, is set)
+    openai_api_key: Optional[SecretStr] = None
+    openai_base_url: Optional[str] = None
+    openai_model: str = "gpt-4o-mini"
+    openai_compatible_base_url: Optional[str] = None
+    openai_compatible_api_key: Optional[SecretStr] = None
+    openai_compatible_model: str = "llama3.2"
+    llm_timeout_s: float = Field(validation_alias="AIOS_LLM_TIMEOUT_S", default=60.0, gt=0)
+    llm_max_retries: int = Field(validation_alias="AIOS_LLM_MAX_RETRIES", default=2, ge=0)
+
     task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)  # records and event logs
     task_soft_time_limit_s: int = Field(validation_alias="AIOS_TASK_SOFT_TIME_LIMIT_S", default=900, gt=0)
     task_time_limit_s: int = Field(validation_alias="AIOS_TASK_TIME_LIMIT_S", default=960, gt=0)

@@ -380,3 +380,103 @@ def test_websocket_compression_is_declined(web):
         async with websockets.connect(url) as ws:  # offers permessage-deflate by default
             return ws.response.headers.get("Sec-WebSocket-Extensions")
     assert asyncio.run(handshake()) is None
+
+
+# --- chat --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fake_openai():
+    from ..fakes.openai_server import FakeOpenAI
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chat_stack(own_stack, fake_openai):
+    own_stack.environment.update(OPENAI_API_KEY="sk-fake-key-for-tests",
+                                 OPENAI_BASE_URL=fake_openai.base_url, OPENAI_MODEL="text")
+    own_stack.worker("w-chat")
+    return own_stack.web("web-chat")
+
+
+def chat(listener, model, **extra) -> str:
+    ack = listener.call("task:submit", {"kind": "chat", "input": {
+        "messages": [{"role": "user", "content": "hi"}], "model": model, **extra}})
+    assert "error" not in ack, ack
+    return ack["task_id"]
+
+
+def test_without_a_key_chat_fails_fast_naming_what_to_set(rest, listener):
+    assert rest.get("/api/providers").json() == {"providers": [], "hint": rest.get(
+        "/api/providers").json()["hint"]}
+    hint = rest.get("/api/providers").json()["hint"]
+    assert "OPENAI_API_KEY" in hint and "OPENAI_COMPATIBLE_BASE_URL" in hint
+    task_id = chat(listener, None)
+    assert listener.wait_final(task_id, timeout=10) == "failed"
+    error = rest.get(f"/api/tasks/{task_id}").json()["error"]
+    assert error["code"] == "no_provider" and "OPENAI_API_KEY" in error["message"]
+
+
+def test_chat_streams_tokens_and_ends_with_the_result(chat_stack, fake_openai):
+    listener = TaskListener(chat_stack.url).connect()
+    with rest_client(chat_stack) as rest:
+        providers = rest.get("/api/providers").json()["providers"]
+        assert providers == [{"name": "openai", "default_model": "text",
+                              "models": providers[0]["models"]}]
+        assert "sk-fake" not in rest.get("/api/providers").text
+        task_id = chat(listener, None, temperature=0)
+        assert listener.wait_final(task_id) == "succeeded"
+        result = rest.get(f"/api/tasks/{task_id}").json()["result"]
+    events = listener.of(task_id)
+    listener.close()
+    tokens = "".join(e["data"]["text"] for e in events if e["type"] == "token")
+    assert tokens == result["text"] == "Hello world"
+    assert result == {"text": "Hello world", "usage": {"input_tokens": 7, "output_tokens": 4},
+                      "provider": "openai", "model": "text", "finish_reason": "stop"}
+
+
+def test_a_fast_model_is_coalesced_and_loses_nothing(chat_stack):
+    listener = TaskListener(chat_stack.url).connect()
+    task_id = chat(listener, "long-2000")
+    assert listener.wait_final(task_id) == "succeeded"
+    events = listener.of(task_id)
+    listener.close()
+    tokens = [e for e in events if e["type"] == "token"]
+    assert "".join(e["data"]["text"] for e in tokens) == "".join(f"t{i} " for i in range(2000))
+    span = max(tokens[-1]["ts"] - tokens[0]["ts"], 0.001)
+    assert len(tokens) <= 30 * span + 2, f"{len(tokens)} token events in {span:.2f} s"
+
+
+def test_a_rate_limit_before_the_first_token_is_retried(chat_stack, fake_openai):
+    listener = TaskListener(chat_stack.url).connect()
+    task_id = chat(listener, "flaky-429")
+    assert listener.wait_final(task_id) == "succeeded"
+    listener.close()
+    assert fake_openai.counts["flaky-429"] == 2
+
+
+def test_provider_errors_fail_the_task_clearly(chat_stack):
+    listener = TaskListener(chat_stack.url).connect()
+    with rest_client(chat_stack) as rest:
+        task_id = chat(listener, "fail-401")
+        assert listener.wait_final(task_id) == "failed"
+        assert rest.get(f"/api/tasks/{task_id}").json()["error"]["code"] == "authentication"
+        task_id = chat(listener, "text", provider="mistral")
+        assert listener.wait_final(task_id) == "failed"
+        assert "unknown provider" in rest.get(f"/api/tasks/{task_id}").json()["error"]["message"]
+    listener.close()
+
+
+def test_cancelling_a_chat_closes_the_upstream_stream_within_a_second(chat_stack, fake_openai):
+    listener = TaskListener(chat_stack.url).connect()
+    task_id = chat(listener, "slow")
+    listener.wait_for(lambda l: any(e["type"] == "token" for e in l.of(task_id)), 10,
+                      "the first token")
+    before = len(fake_openai.disconnects)
+    cancelled_at = time.monotonic()
+    listener.call("task:cancel", {"task_id": task_id})
+    assert listener.wait_final(task_id, timeout=5) == "cancelled"
+    listener.close()
+    wait_until(lambda: len(fake_openai.disconnects) > before, 2, "the upstream to close")
+    assert fake_openai.disconnects[-1] - cancelled_at < 1.0

@@ -21,8 +21,21 @@ class CodeInput(Input):
     timeout_s: Optional[float] = Field(default=None, gt=0, le=600)
 
 
-KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput}
-LATER = {"chat": "LLM providers", "agent": "the agent"}
+class ChatMessage(Input):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatInput(Input):
+    provider: Optional[str] = None
+    model: Optional[str] = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: Optional[float] = Field(default=None, ge=0, le=2)
+    max_tokens: Optional[int] = Field(default=None, gt=0)
+
+
+KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput, "chat": ChatInput}
+LATER = {"agent": "the agent"}
 
 
 class BadTaskInput(ValueError):
@@ -35,7 +48,7 @@ class BadTaskInput(ValueError):
 
 def validate_input(kind: object, task_input: object) -> dict:
     if kind in LATER:
-        raise BadTaskInput(f"task kind {kind!r} is not available yet ({LATER[kind]} are not "
+        raise BadTaskInput(f"task kind {kind!r} is not available yet ({LATER[kind]} is not "
                            "part of this release); available: " + ", ".join(KINDS))
     if kind not in KINDS:
         raise BadTaskInput(f"unknown task kind {kind!r}; available: {', '.join(KINDS)}")

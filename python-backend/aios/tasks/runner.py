@@ -7,7 +7,9 @@ import time
 from typing import Callable, Optional
 
 from .events import EventLog, new_event
-from .sandbox_client import SandboxClient, SandboxError
+from ..chat import run_chat
+from ..providers.base import ProviderError
+from .sandbox_client import SandboxError
 from .store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -47,32 +49,41 @@ class RunContext:
             self._abort()
 
 
-def run_echo(ctx: RunContext, task_input: dict, sandbox: SandboxClient) -> dict:
+def run_echo(ctx: RunContext, task_input: dict, deps) -> dict:
     return {"text": task_input["text"]}
 
 
-def run_code(ctx: RunContext, task_input: dict, sandbox: SandboxClient) -> dict:
+def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
     def output(stream: str, text: str) -> None:
         ctx.emit(stream, {"text": text})
     try:
-        return sandbox.run(task_input, output, owner=f"task:{ctx.task_id}",
-                           register_close=ctx.on_cancel)
+        return deps.sandbox.run(task_input, output, owner=f"task:{ctx.task_id}",
+                                register_close=ctx.on_cancel)
     except SandboxError as exc:
         if ctx.cancelled.is_set():
             raise Cancelled() from exc
         raise TaskFailed(exc.code, str(exc)) from exc
 
 
-RUNNERS = {"echo": run_echo, "code": run_code}
+def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
+    try:
+        return run_chat(ctx, task_input, deps.providers, deps.settings.llm_max_retries)
+    except ProviderError as exc:
+        if ctx.cancelled.is_set():
+            raise Cancelled() from exc
+        raise TaskFailed(exc.code, str(exc)) from exc
+
+
+RUNNERS = {"echo": run_echo, "code": run_code, "chat": run_chat_task}
 
 
 class TaskRunner:
-    def __init__(self, store: TaskStore, events: EventLog, sandbox: SandboxClient,
+    def __init__(self, store: TaskStore, events: EventLog, deps,
                  heartbeat_interval_s: float, max_attempts: int = 3,
                  time_limit_errors: tuple[type[BaseException], ...] = ()):
         self.store = store
         self.events = events
-        self.sandbox = sandbox
+        self.deps = deps  # what kinds use: .sandbox, .providers, .settings
         self.max_attempts = max_attempts
         self.time_limit_errors = time_limit_errors
         self.worker = f"{socket.gethostname()}:{threading.get_native_id()}"
@@ -95,7 +106,7 @@ class TaskRunner:
             ctx.emit("log", {"text": f"restarted (attempt {attempt}) after a worker was lost\n"})
         self.watcher.add(ctx)
         try:
-            result = RUNNERS[kind](ctx, task_input, self.sandbox)
+            result = RUNNERS[kind](ctx, task_input, self.deps)
             if ctx.cancelled.is_set():
                 raise Cancelled()
             return self._end(ctx, attempt, "succeeded", "result", result)

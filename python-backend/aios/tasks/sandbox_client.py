@@ -1,10 +1,11 @@
 """The worker's client of the sandbox manager: one-shot runs with streamed output."""
 
 import json
-import socket
 from typing import Callable
 
 import httpx
+
+from ..netutil import shut_down
 
 OnOutput = Callable[[str, str], None]  # (stream, text)
 
@@ -27,7 +28,7 @@ class SandboxClient:
             with self.http.stream("POST", "/v1/run", params={"stream": "true"},
                                   json=dict(body, owner=owner)) as response:
                 if register_close:
-                    register_close(lambda: _shut_down(response))
+                    register_close(lambda: shut_down(response))
                 if response.status_code != 200:
                     response.read()
                     raise _error_of(response)
@@ -54,14 +55,3 @@ def _error_of(response: httpx.Response) -> SandboxError:
     except (ValueError, KeyError, TypeError):
         return SandboxError("sandbox_error", f"sandbox manager answered {response.status_code}")
 
-
-def _shut_down(response: httpx.Response) -> None:
-    """Abort a stream from another thread: closing the response would wait on the reading
-    thread's lock, while shutting the socket down wakes the blocked read at once."""
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream else None
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ..providers.registry import NO_KEY_HINT, configured
 from .auth import bearer, token_ok
 from .errors import ApiError
 
@@ -73,4 +74,6 @@ def cancel(task_id: str):
 
 @bp.get("/providers")
 def providers():
-    return jsonify({"providers": []})  # LLM providers arrive with the provider layer
+    settings = current_app.extensions["aios.settings"]
+    listed = configured(settings)
+    return jsonify({"providers": listed, **({} if listed else {"hint": NO_KEY_HINT})})

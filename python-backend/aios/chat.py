@@ -1,0 +1,83 @@
+"""The chat task: one provider stream, tokens coalesced into events, one retry policy."""
+
+import threading
+import time
+from typing import Callable
+
+from .providers.base import (ChatRequest, Finish, ProviderError, TextDelta, ToolCall, Usage)
+from .providers.registry import ProviderSet
+
+
+class TokenCoalescer:
+    """Joins token text so a fast model yields at most `rate` events a second; a token
+    never waits longer than one interval, and nothing is lost or reordered."""
+
+    def __init__(self, emit: Callable[[str], None], rate: float = 30.0):
+        self.emit = emit
+        self.interval = 1.0 / rate
+        self._buffer: list[str] = []
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+        self._ticker.start()
+
+    def add(self, text: str) -> None:
+        with self._lock:
+            self._buffer.append(text)
+            if time.monotonic() - self._last >= self.interval:
+                self._flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
+        with self._lock:
+            self._flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if time.monotonic() - self._last >= self.interval:
+                    self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            text, self._buffer = "".join(self._buffer), []
+            self.emit(text)
+            self._last = time.monotonic()
+
+
+def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
+             sleep=time.sleep) -> dict:
+    """Streams the answer as `token` events; retryable failures before the first token are
+    retried (honouring retry-after), later ones fail the task."""
+    provider = providers.get(task_input.get("provider"))
+    request = ChatRequest(model=task_input.get("model") or provider.default_model,
+                          messages=task_input["messages"],
+                          temperature=task_input.get("temperature"),
+                          max_tokens=task_input.get("max_tokens"))
+    for attempt in range(max_retries + 1):
+        coalescer = TokenCoalescer(lambda text: ctx.emit("token", {"text": text}))
+        parts, answer = [], {"usage": None, "finish_reason": None, "tool_calls": []}
+        try:
+            for event in provider.stream(request, on_open=ctx.on_cancel):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                    coalescer.add(event.text)
+                elif isinstance(event, Usage):
+                    answer["usage"] = {"input_tokens": event.input_tokens,
+                                       "output_tokens": event.output_tokens}
+                elif isinstance(event, ToolCall):
+                    answer["tool_calls"].append(vars(event))
+                elif isinstance(event, Finish):
+                    answer["finish_reason"] = event.reason
+        except ProviderError as exc:
+            if parts or not exc.retryable or attempt == max_retries or ctx.cancelled.is_set():
+                raise
+            sleep(getattr(exc, "retry_after_s", None) or min(2 ** attempt, 8))
+            continue
+        finally:
+            coalescer.close()
+        return {"text": "".join(parts), "usage": answer["usage"], "provider": provider.name,
+                "model": request.model, "finish_reason": answer["finish_reason"],
+                **({"tool_calls": answer["tool_calls"]} if answer["tool_calls"] else {})}

@@ -1,0 +1,1 @@
+"""LLM providers behind one interface; each adapter is a small module found by name."""

@@ -1,0 +1,73 @@
+"""Providers by name: which are configured, and building one (its SDK imported lazily)."""
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..settings import Settings
+from .base import NoProviderConfigured, Provider
+
+NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY, or OPENAI_COMPATIBLE_BASE_URL "
+               "for a local server such as Ollama, LM Studio or llama.cpp's server")
+
+
+@dataclass
+class ProviderSpec:
+    name: str
+    configured: Callable[[Settings], bool]
+    default_model: Callable[[Settings], str]
+    models: list[str]
+    build: Callable[[Settings], Provider]
+
+
+def _openai(settings: Settings) -> Provider:
+    from .openai_chat import OpenAIChat
+    return OpenAIChat("openai", settings.openai_api_key.get_secret_value(),
+                      settings.openai_base_url, settings.openai_model, OPENAI_MODELS,
+                      settings.llm_timeout_s)
+
+
+def _compatible(settings: Settings) -> Provider:
+    from .openai_chat import OpenAIChat
+    key = settings.openai_compatible_api_key
+    return OpenAIChat("openai_compatible", key.get_secret_value() if key else None,
+                      settings.openai_compatible_base_url, settings.openai_compatible_model,
+                      [settings.openai_compatible_model], settings.llm_timeout_s)
+
+
+OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini"]
+PROVIDERS = {spec.name: spec for spec in (
+    ProviderSpec("openai", lambda s: s.openai_api_key is not None,
+                 lambda s: s.openai_model, OPENAI_MODELS, _openai),
+    ProviderSpec("openai_compatible", lambda s: s.openai_compatible_base_url is not None,
+                 lambda s: s.openai_compatible_model, [], _compatible),
+)}
+
+
+def configured(settings: Settings) -> list[dict]:
+    """What GET /api/providers shows: names and models, never a key."""
+    return [{"name": spec.name, "default_model": spec.default_model(settings),
+             "models": spec.models or [spec.default_model(settings)]}
+            for spec in PROVIDERS.values() if spec.configured(settings)]
+
+
+class ProviderSet:
+    """The worker's providers, built on first use and kept for the process."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._built: dict[str, Provider] = {}
+
+    def get(self, name: Optional[str]) -> Provider:
+        if name is None:
+            available = configured(self.settings)
+            if not available:
+                raise NoProviderConfigured(NO_KEY_HINT)
+            name = available[0]["name"]
+        spec = PROVIDERS.get(name)
+        if spec is None:
+            raise NoProviderConfigured(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
+        if not spec.configured(self.settings):
+            raise NoProviderConfigured(f"provider {name!r} is not configured; {NO_KEY_HINT}")
+        if name not in self._built:
+            self._built[name] = spec.build(self.settings)
+        return self._built[name]

@@ -1,0 +1,114 @@
+"""A fake OpenAI chat-completions server speaking the real wire protocol (JSON and SSE).
+The model name picks the scenario; every request is recorded for the tests to inspect."""
+
+import asyncio
+import json
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ..integration.support import free_port
+
+
+def chunk(model: str, delta: dict | None = None, finish=None, usage=None) -> str:
+    body = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": []}
+    if delta is not None or finish:
+        body["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
+    if usage:
+        body["usage"] = usage
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def error(status: int, message: str, code: str, headers=None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error",
+                                   "code": code}}, status, headers=headers)
+
+
+TOOL_CALLS = [("call_1", "get_weather", '{"city": "Paris", "unit": "celsius"}'),
+              ("call_2", "get_time", '{"timezone": "Europe/Paris"}')]
+
+
+class FakeOpenAI:
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.disconnects: list[float] = []
+        self.counts: dict[str, int] = {}
+        self.app = FastAPI()
+        self.app.post("/v1/chat/completions")(self.completions)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+
+    def start(self) -> "FakeOpenAI":
+        threading.Thread(target=self.server.run, daemon=True).start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+    async def completions(self, request: Request):
+        body = await request.json()
+        body["authorization"] = request.headers.get("authorization")
+        self.requests.append(body)
+        model = body["model"]
+        self.counts[model] = self.counts.get(model, 0) + 1
+        if model == "fail-401":
+            return error(401, "Incorrect API key provided", "invalid_api_key")
+        if model == "fail-429" or (model == "flaky-429" and self.counts[model] == 1):
+            return error(429, "Rate limit reached", "rate_limit_exceeded", {"retry-after": "1"})
+        if model == "fail-500":
+            return error(500, "The server had an error", "server_error")
+        if model == "too-long":
+            return error(400, "This model's maximum context length is 8192 tokens",
+                         "context_length_exceeded")
+        return StreamingResponse(self.events(model, request), media_type="text/event-stream")
+
+    async def events(self, model: str, request: Request):
+        usage = {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7}
+        try:
+            if model == "tools":
+                for call_id, name, arguments in TOOL_CALLS:
+                    index = int(call_id[-1]) - 1
+                    yield chunk(model, {"tool_calls": [{"index": index, "id": call_id,
+                                                        "type": "function",
+                                                        "function": {"name": name, "arguments": ""}}]})
+                    for i in range(0, len(arguments), 5):  # arguments split over many chunks
+                        yield chunk(model, {"tool_calls": [{"index": index, "function": {
+                            "arguments": arguments[i:i + 5]}}]})
+                yield chunk(model, {}, finish="tool_calls")
+            else:
+                count, pause = token_plan(model)
+                for i in range(count):
+                    yield chunk(model, {"content": token(model, i)})
+                    usage["completion_tokens"] += 1
+                    if model == "cut" and i == 1:
+                        raise ConnectionAbortedError("the fake cuts the stream")
+                    if model == "stall" and i == 0:
+                        await asyncio.sleep(30)
+                    await asyncio.sleep(pause)
+                yield chunk(model, {}, finish="stop")
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            yield chunk(model, usage=usage)
+            yield "data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            self.disconnects.append(time.monotonic())
+            raise
+
+
+def token_plan(model: str) -> tuple[int, float]:
+    if model.startswith("long-"):
+        return int(model.split("-")[1]), 0.0
+    if model == "slow":
+        return 200, 0.1
+    return 4, 0.0
+
+
+def token(model: str, i: int) -> str:
+    return ["Hel", "lo", " wor", "ld"][i] if token_plan(model)[0] == 4 else f"t{i} "

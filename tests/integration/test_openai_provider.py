@@ -1,0 +1,77 @@
+"""The OpenAI adapter through the real `openai` SDK against the fake server's wire protocol."""
+
+import time
+
+import pytest
+
+from aios.providers.base import (AuthenticationFailed, ChatRequest, ContextTooLong, Finish,
+                                 ProviderTimeout, ProviderUnavailable, RateLimited, TextDelta,
+                                 ToolCall, Usage)
+from aios.providers.openai_chat import OpenAIChat
+
+from ..fakes.openai_server import FakeOpenAI
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider(fake):
+    adapter = OpenAIChat("openai", "sk-test-key", fake.base_url, "text", [], timeout_s=1.5)
+    yield adapter
+    adapter.close()
+
+
+def events(provider, model, **kw):
+    return list(provider.stream(ChatRequest(model=model, messages=HELLO, **kw)))
+
+
+def test_streamed_text_usage_and_finish(provider, fake):
+    got = events(provider, "text", temperature=0.0, max_tokens=5)
+    assert "".join(e.text for e in got if isinstance(e, TextDelta)) == "Hello world"
+    assert [e for e in got if isinstance(e, Usage)] == [Usage(7, 4)]
+    assert got[-1] == Finish("stop")
+    sent = fake.requests[-1]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert (sent["temperature"], sent["max_tokens"]) == (0.0, 5)
+    assert sent["authorization"] == "Bearer sk-test-key"
+
+
+def test_tool_call_fragments_are_assembled(provider):
+    tools = [{"name": "get_weather", "description": "weather", "parameters": {"type": "object"}}]
+    got = events(provider, "tools", tools=tools)
+    assert [e for e in got if isinstance(e, ToolCall)] == [
+        ToolCall("call_1", "get_weather", {"city": "Paris", "unit": "celsius"}),
+        ToolCall("call_2", "get_time", {"timezone": "Europe/Paris"})]
+    assert got[-1] == Finish("tool_calls")
+
+
+@pytest.mark.parametrize("model, error", [
+    ("fail-401", AuthenticationFailed), ("fail-500", ProviderUnavailable),
+    ("too-long", ContextTooLong), ("cut", ProviderUnavailable), ("stall", ProviderTimeout),
+])
+def test_failures_map_to_one_error_family(provider, model, error):
+    with pytest.raises(error) as raised:
+        events(provider, model)
+    assert raised.value.provider == "openai"
+
+
+def test_rate_limit_carries_retry_after(provider, fake):
+    before = fake.counts.get("fail-429", 0)
+    with pytest.raises(RateLimited) as raised:
+        events(provider, "fail-429")
+    assert raised.value.retry_after_s == 1.0 and raised.value.retryable
+    assert fake.counts["fail-429"] == before + 1, "the SDK itself retries nothing"
+
+
+def test_a_stall_times_out_promptly(provider):
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        events(provider, "stall")
+    assert time.monotonic() - started < 5
