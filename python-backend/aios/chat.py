@@ -2,9 +2,10 @@
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from .providers.base import (ChatRequest, Finish, ProviderError, TextDelta, ToolCall, Usage)
+from .chat_cache import ChatCache
 from .providers.registry import ProviderSet
 
 
@@ -47,13 +48,50 @@ class TokenCoalescer:
             self._last = time.monotonic()
 
 
+def candidates(task_input: dict, fallback: list[str], providers: ProviderSet) -> list:
+    """(provider, model) pairs to try in order: the task's own choice, else the configured
+    fallback list, else the first configured provider."""
+    if task_input.get("provider") or task_input.get("model") or not fallback:
+        provider = providers.get(task_input.get("provider"))
+        return [(provider, task_input.get("model") or provider.default_model)]
+    pairs = []
+    for entry in fallback:
+        name, _, model = entry.partition(":")
+        provider = providers.get(name)
+        pairs.append((provider, task_input.get("model") or model or provider.default_model))
+    return pairs
+
+
 def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
+             fallback: list[str] = (), cache: Optional[ChatCache] = None,
              sleep=time.sleep) -> dict:
-    """Streams the answer as `token` events; retryable failures before the first token are
-    retried (honouring retry-after), later ones fail the task."""
-    provider = providers.get(task_input.get("provider"))
-    request = ChatRequest(model=task_input.get("model") or provider.default_model,
-                          messages=task_input["messages"],
+    """Streams the answer as `token` events. A retryable failure before the first token is
+    retried (honouring retry-after), then moves to the next fallback pair."""
+    pairs = candidates(task_input, list(fallback), providers)
+    for index, (provider, model) in enumerate(pairs):
+        last_pair = index == len(pairs) - 1
+        key = ChatCache.key(provider.name, model, task_input) if cache else None
+        if cache and ChatCache.applies(task_input):
+            cached = cache.get(key)
+            if cached:
+                ctx.emit("token", {"text": cached["text"]})
+                return dict(cached, cached=True)
+        try:
+            result = _stream_with_retries(ctx, task_input, provider, model, max_retries, sleep)
+        except ProviderError as exc:
+            if last_pair or not exc.retryable or exc.after_first_token or ctx.cancelled.is_set():
+                raise
+            ctx.emit("log", {"text": f"{provider.name}/{model} failed ({exc.code}): "
+                                     "trying the next provider\n"})
+            continue
+        if cache and ChatCache.applies(task_input):
+            cache.put(key, result)
+        return result
+
+
+def _stream_with_retries(ctx, task_input: dict, provider, model: str, max_retries: int,
+                         sleep) -> dict:
+    request = ChatRequest(model=model, messages=task_input["messages"],
                           temperature=task_input.get("temperature"),
                           max_tokens=task_input.get("max_tokens"))
     for attempt in range(max_retries + 1):
@@ -72,6 +110,7 @@ def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
                 elif isinstance(event, Finish):
                     answer["finish_reason"] = event.reason
         except ProviderError as exc:
+            exc.after_first_token = bool(parts)
             if parts or not exc.retryable or attempt == max_retries or ctx.cancelled.is_set():
                 raise
             sleep(getattr(exc, "retry_after_s", None) or min(2 ** attempt, 8))
@@ -79,5 +118,5 @@ def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
         finally:
             coalescer.close()
         return {"text": "".join(parts), "usage": answer["usage"], "provider": provider.name,
-                "model": request.model, "finish_reason": answer["finish_reason"],
+                "model": model, "finish_reason": answer["finish_reason"],
                 **({"tool_calls": answer["tool_calls"]} if answer["tool_calls"] else {})}

@@ -6,6 +6,7 @@ from functools import cached_property
 
 import redis
 
+from .chat_cache import ChatCache
 from .providers.registry import ProviderSet
 from .settings import Settings
 from .tasks.events import EventLog
@@ -52,6 +53,10 @@ class WorkerResources:
     def sandbox(self) -> SandboxClient:
         return SandboxClient(self.settings.sandbox_manager_url,
                              self.settings.sandbox_manager_token.get_secret_value())
+
+    @cached_property
+    def chat_cache(self) -> ChatCache:
+        return ChatCache(self.redis, self.settings.llm_cache_ttl_s)
 
     @cached_property
     def providers(self) -> ProviderSet:

@@ -30,11 +30,16 @@ class Settings(BaseSettings):
     openai_api_key: Optional[SecretStr] = None
     openai_base_url: Optional[str] = None
     openai_model: str = "gpt-4o-mini"
+    groq_api_key: Optional[SecretStr] = None
+    groq_base_url: Optional[str] = None
+    groq_model: str = "llama-3.3-70b-versatile"
     openai_compatible_base_url: Optional[str] = None
     openai_compatible_api_key: Optional[SecretStr] = None
     openai_compatible_model: str = "llama3.2"
     llm_timeout_s: float = Field(validation_alias="AIOS_LLM_TIMEOUT_S", default=60.0, gt=0)
     llm_max_retries: int = Field(validation_alias="AIOS_LLM_MAX_RETRIES", default=2, ge=0)
+    llm_cache_ttl_s: int = Field(validation_alias="AIOS_LLM_CACHE_TTL_S", default=3600, gt=0)
+    aios_llm_fallback: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)  # records and event logs
     task_soft_time_limit_s: int = Field(validation_alias="AIOS_TASK_SOFT_TIME_LIMIT_S", default=900, gt=0)
@@ -46,7 +51,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(validation_alias="AIOS_MAX_REQUEST_BYTES", default=4 << 20, gt=0)
     max_input_bytes: int = Field(validation_alias="AIOS_MAX_INPUT_BYTES", default=1 << 20, gt=0)
 
-    @field_validator("aios_cors_origins", mode="before")
+    @field_validator("aios_cors_origins", "aios_llm_fallback", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):

@@ -1,5 +1,6 @@
-"""A fake OpenAI chat-completions server speaking the real wire protocol (JSON and SSE).
-The model name picks the scenario; every request is recorded for the tests to inspect."""
+"""A fake chat-completions server speaking the real wire protocol (JSON and SSE) of OpenAI
+(/v1/...) and of Groq (/openai/v1/..., usage in `x_groq`, no `event:` lines). The model name
+picks the scenario; every request is recorded for the tests to inspect."""
 
 import asyncio
 import json
@@ -13,12 +14,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ..integration.support import free_port
 
 
-def chunk(model: str, delta: dict | None = None, finish=None, usage=None) -> str:
+def chunk(model: str, delta: dict | None = None, finish=None, usage=None, groq=False) -> str:
     body = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
             "model": model, "choices": []}
     if delta is not None or finish:
         body["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
-    if usage:
+    if usage and groq:
+        body["x_groq"] = {"id": "req_fake", "usage": usage}
+    elif usage:
         body["usage"] = usage
     return f"data: {json.dumps(body)}\n\n"
 
@@ -39,8 +42,10 @@ class FakeOpenAI:
         self.counts: dict[str, int] = {}
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self.completions)
+        self.app.post("/openai/v1/chat/completions")(self.completions)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.groq_base_url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                                     log_level="warning"))
 
@@ -68,9 +73,10 @@ class FakeOpenAI:
         if model == "too-long":
             return error(400, "This model's maximum context length is 8192 tokens",
                          "context_length_exceeded")
-        return StreamingResponse(self.events(model, request), media_type="text/event-stream")
+        groq = request.url.path.startswith("/openai/")
+        return StreamingResponse(self.events(model, groq), media_type="text/event-stream")
 
-    async def events(self, model: str, request: Request):
+    async def events(self, model: str, groq: bool):
         usage = {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7}
         try:
             if model == "tools":
@@ -82,7 +88,7 @@ class FakeOpenAI:
                     for i in range(0, len(arguments), 5):  # arguments split over many chunks
                         yield chunk(model, {"tool_calls": [{"index": index, "function": {
                             "arguments": arguments[i:i + 5]}}]})
-                yield chunk(model, {}, finish="tool_calls")
+                finish = "tool_calls"
             else:
                 count, pause = token_plan(model)
                 for i in range(count):
@@ -93,9 +99,13 @@ class FakeOpenAI:
                     if model == "stall" and i == 0:
                         await asyncio.sleep(30)
                     await asyncio.sleep(pause)
-                yield chunk(model, {}, finish="stop")
+                finish = "stop"
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-            yield chunk(model, usage=usage)
+            if groq:  # usage rides on the last chunk, in x_groq
+                yield chunk(model, {}, finish=finish, usage=usage, groq=True)
+            else:  # a final chunk with empty choices, as stream_options.include_usage asks
+                yield chunk(model, {}, finish=finish)
+                yield chunk(model, usage=usage)
             yield "data: [DONE]\n\n"
         except asyncio.CancelledError:
             self.disconnects.append(time.monotonic())

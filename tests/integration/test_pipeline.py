@@ -395,7 +395,8 @@ def fake_openai():
 @pytest.fixture
 def chat_stack(own_stack, fake_openai):
     own_stack.environment.update(OPENAI_API_KEY="sk-fake-key-for-tests",
-                                 OPENAI_BASE_URL=fake_openai.base_url, OPENAI_MODEL="text")
+                                 OPENAI_BASE_URL=fake_openai.base_url, OPENAI_MODEL="text",
+                                 AIOS_LLM_MAX_RETRIES="1")
     own_stack.worker("w-chat")
     return own_stack.web("web-chat")
 
@@ -480,3 +481,42 @@ def test_cancelling_a_chat_closes_the_upstream_stream_within_a_second(chat_stack
     listener.close()
     wait_until(lambda: len(fake_openai.disconnects) > before, 2, "the upstream to close")
     assert fake_openai.disconnects[-1] - cancelled_at < 1.0
+
+
+def test_deterministic_answers_come_from_the_cache_unless_asked_not_to(chat_stack, fake_openai):
+    listener = TaskListener(chat_stack.url).connect()
+    question = [{"role": "user", "content": f"cache me {time.time_ns()}"}]
+
+    def ask(**extra):
+        ack = listener.call("task:submit", {"kind": "chat", "input": {
+            "messages": question, "model": "text", "temperature": 0, **extra}})
+        assert listener.wait_final(ack["task_id"]) == "succeeded"
+        return [e for e in listener.of(ack["task_id"]) if e["type"] == "result"][0]["data"]
+
+    before = fake_openai.counts.get("text", 0)
+    first, second = ask(), ask()
+    assert fake_openai.counts["text"] == before + 1, "the second answer came from the cache"
+    assert second.pop("cached") is True and second == first
+    assert "cached" not in ask(cache=False)
+    assert fake_openai.counts["text"] == before + 2
+    listener.close()
+
+
+def test_a_retryable_failure_falls_back_to_the_next_pair(own_stack, fake_openai):
+    own_stack.environment.update(OPENAI_API_KEY="sk-fake-key-for-tests",
+                                 OPENAI_BASE_URL=fake_openai.base_url, AIOS_LLM_MAX_RETRIES="0",
+                                 AIOS_LLM_FALLBACK="openai:fail-500,openai:text")
+    own_stack.worker("w-fallback")
+    web = own_stack.web("web-fallback")
+    listener = TaskListener(web.url).connect()
+    before = fake_openai.counts.get("fail-500", 0)
+    task_id = chat(listener, None)
+    assert listener.wait_final(task_id) == "succeeded"
+    events = listener.of(task_id)
+    listener.close()
+    result = [e for e in events if e["type"] == "result"][0]["data"]
+    assert (result["provider"], result["model"], result["text"]) == ("openai", "text",
+                                                                     "Hello world")
+    assert fake_openai.counts["fail-500"] == before + 1
+    assert any("trying the next provider" in e["data"]["text"] for e in events
+               if e["type"] == "log")

@@ -11,7 +11,9 @@ def test_valid_inputs_are_normalised():
 
 @pytest.mark.parametrize("kind, task_input, says", [
     ("nope", {}, "unknown task kind 'nope'"),
-    ("chat", {"messages": []}, "not available yet"),
+    ("agent", {"goal": "x"}, "not available yet"),
+    ("chat", {"messages": []}, "messages"),
+    ("chat", {"messages": [{"role": "robot", "content": "x"}]}, "role"),
     ("echo", "text", "must be a JSON object"),
     ("echo", {}, "text: Field required"),
     ("echo", {"text": "x", "more": 1}, "more: Extra inputs are not permitted"),

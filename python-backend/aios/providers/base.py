@@ -44,6 +44,7 @@ class ProviderError(Exception):
 
     code = "provider_error"
     retryable = False
+    after_first_token = False  # set by the chat loop: then no retry and no fallback
 
     def __init__(self, message: str, provider: str = ""):
         super().__init__(message)

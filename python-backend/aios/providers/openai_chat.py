@@ -1,10 +1,9 @@
-"""The OpenAI chat-completions protocol on the official `openai` SDK: OpenAI itself and any
-OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp) by base URL."""
+"""The OpenAI chat-completions protocol, on the official SDKs that share its shape: `openai`
+(OpenAI itself, and any OpenAI-compatible server by base URL: Ollama, vLLM, LM Studio,
+llama.cpp) and `groq`."""
 
 import json
 from typing import Iterator, Optional
-
-import openai
 
 from ..netutil import shut_down
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
@@ -13,14 +12,17 @@ from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong
 
 
 class OpenAIChat:
-    def __init__(self, name: str, api_key: Optional[str], base_url: Optional[str],
-                 default_model: str, models: list[str], timeout_s: float):
+    """`sdk` is the SDK module (its exception classes), `client` its client, built with
+    max_retries=0: retries are ours, one policy for every provider."""
+
+    def __init__(self, name: str, sdk, client, default_model: str, models: list[str],
+                 usage_option: bool = True):
         self.name = name
+        self.sdk = sdk
+        self.client = client
         self.default_model = default_model
         self.models = models
-        # Retries are ours (one policy for every provider), so the SDK makes none.
-        self.client = openai.OpenAI(api_key=api_key or "unused", base_url=base_url,
-                                    timeout=timeout_s, max_retries=0)
+        self.usage_option = usage_option  # Groq reports usage in x_groq without asking
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
         try:
@@ -28,16 +30,19 @@ class OpenAIChat:
             if on_open:
                 on_open(lambda: shut_down(stream.response))
             yield from self._events(stream)
-        except openai.APIError as exc:
+        except self.sdk.APIError as exc:
             raise self._error(exc) from exc
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - a transport failure mid-stream
-            raise ProviderUnavailable(f"{self.name}: stream failed: {exc}", self.name) from exc
+            # httpx and httpx2 raise their own ReadTimeout mid-stream, unwrapped by the SDK
+            failure = ProviderTimeout if _is_timeout(exc) else ProviderUnavailable
+            raise failure(f"{self.name}: stream failed: {exc!r}", self.name) from exc
 
     def _arguments(self, request: ChatRequest) -> dict:
-        arguments = {"model": request.model, "messages": request.messages, "stream": True,
-                     "stream_options": {"include_usage": True}}
+        arguments = {"model": request.model, "messages": request.messages, "stream": True}
+        if self.usage_option:
+            arguments["stream_options"] = {"include_usage": True}
         if request.tools:
             arguments["tools"] = [{"type": "function", "function": tool} for tool in request.tools]
         if request.temperature is not None:
@@ -50,8 +55,9 @@ class OpenAIChat:
         calls: dict[int, dict] = {}
         finish = None
         for chunk in stream:
-            if chunk.usage:  # the last chunk, with empty choices, when include_usage is on
-                yield Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            usage = chunk.usage or getattr(getattr(chunk, "x_groq", None), "usage", None)
+            if usage:  # OpenAI: a last chunk with empty choices; Groq: x_groq.usage
+                yield Usage(usage.prompt_tokens, usage.completion_tokens)
             for choice in chunk.choices:
                 if choice.delta.content:
                     yield TextDelta(choice.delta.content)
@@ -77,16 +83,17 @@ class OpenAIChat:
                                       "that are not JSON", self.name) from exc
         return ToolCall(call["id"], call["name"], arguments)
 
-    def _error(self, exc: openai.APIError) -> ProviderError:
-        name, message = self.name, f"{self.name}: {exc.message if hasattr(exc, 'message') else exc}"
-        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+    def _error(self, exc) -> ProviderError:
+        sdk, name = self.sdk, self.name
+        message = f"{name}: {getattr(exc, 'message', exc)}"
+        if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
             return AuthenticationFailed(message, name)
-        if isinstance(exc, openai.RateLimitError):
+        if isinstance(exc, sdk.RateLimitError):
             retry_after = exc.response.headers.get("retry-after")
             return RateLimited(message, name, float(retry_after) if retry_after else None)
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, sdk.APITimeoutError):
             return ProviderTimeout(message, name)
-        if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+        if isinstance(exc, sdk.APIStatusError) and exc.status_code < 500:
             if "context_length" in str(exc.body) or "context length" in message:
                 return ContextTooLong(message, name)
             return BadRequest(message, name)
@@ -94,3 +101,7 @@ class OpenAIChat:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any("Timeout" in cls.__name__ for cls in type(exc).__mro__)

@@ -6,8 +6,9 @@ from typing import Callable, Optional
 from ..settings import Settings
 from .base import NoProviderConfigured, Provider
 
-NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY, or OPENAI_COMPATIBLE_BASE_URL "
-               "for a local server such as Ollama, LM Studio or llama.cpp's server")
+NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY or GROQ_API_KEY, or "
+               "OPENAI_COMPATIBLE_BASE_URL for a local server such as Ollama, LM Studio or "
+               "llama.cpp's server")
 
 
 @dataclass
@@ -19,25 +20,45 @@ class ProviderSpec:
     build: Callable[[Settings], Provider]
 
 
+def _openai_client(api_key: Optional[str], base_url: Optional[str], settings: Settings):
+    import openai
+    return openai, openai.OpenAI(api_key=api_key or "unused", base_url=base_url,
+                                 timeout=settings.llm_timeout_s, max_retries=0)
+
+
 def _openai(settings: Settings) -> Provider:
     from .openai_chat import OpenAIChat
-    return OpenAIChat("openai", settings.openai_api_key.get_secret_value(),
-                      settings.openai_base_url, settings.openai_model, OPENAI_MODELS,
-                      settings.llm_timeout_s)
+    sdk, client = _openai_client(settings.openai_api_key.get_secret_value(),
+                                 settings.openai_base_url, settings)
+    return OpenAIChat("openai", sdk, client, settings.openai_model, OPENAI_MODELS)
 
 
 def _compatible(settings: Settings) -> Provider:
     from .openai_chat import OpenAIChat
     key = settings.openai_compatible_api_key
-    return OpenAIChat("openai_compatible", key.get_secret_value() if key else None,
-                      settings.openai_compatible_base_url, settings.openai_compatible_model,
-                      [settings.openai_compatible_model], settings.llm_timeout_s)
+    sdk, client = _openai_client(key.get_secret_value() if key else None,
+                                 settings.openai_compatible_base_url, settings)
+    return OpenAIChat("openai_compatible", sdk, client, settings.openai_compatible_model,
+                      [settings.openai_compatible_model])
+
+
+def _groq(settings: Settings) -> Provider:
+    import groq
+
+    from .openai_chat import OpenAIChat
+    client = groq.Groq(api_key=settings.groq_api_key.get_secret_value(),
+                       base_url=settings.groq_base_url, timeout=settings.llm_timeout_s,
+                       max_retries=0)
+    return OpenAIChat("groq", groq, client, settings.groq_model, GROQ_MODELS, usage_option=False)
 
 
 OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini"]
+GROQ_MODELS = ["llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-20b"]
 PROVIDERS = {spec.name: spec for spec in (
     ProviderSpec("openai", lambda s: s.openai_api_key is not None,
                  lambda s: s.openai_model, OPENAI_MODELS, _openai),
+    ProviderSpec("groq", lambda s: s.groq_api_key is not None,
+                 lambda s: s.groq_model, GROQ_MODELS, _groq),
     ProviderSpec("openai_compatible", lambda s: s.openai_compatible_base_url is not None,
                  lambda s: s.openai_compatible_model, [], _compatible),
 )}

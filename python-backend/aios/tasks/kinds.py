@@ -32,6 +32,7 @@ class ChatInput(Input):
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: Optional[float] = Field(default=None, ge=0, le=2)
     max_tokens: Optional[int] = Field(default=None, gt=0)
+    cache: bool = True  # temperature 0 answers may come from the cache; false: never
 
 
 KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput, "chat": ChatInput}

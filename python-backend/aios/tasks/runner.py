@@ -67,7 +67,9 @@ def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
 
 def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
     try:
-        return run_chat(ctx, task_input, deps.providers, deps.settings.llm_max_retries)
+        settings = deps.settings
+        return run_chat(ctx, task_input, deps.providers, settings.llm_max_retries,
+                        settings.aios_llm_fallback, deps.chat_cache)
     except ProviderError as exc:
         if ctx.cancelled.is_set():
             raise Cancelled() from exc
