@@ -1,14 +1,16 @@
 """The Celery application: reliable delivery settings, the task functions, the watchdog."""
 
+import logging
 import time
 
-from celery import Celery, shared_task
-from celery.signals import worker_ready
+from celery import Celery, bootsteps, shared_task
 
 from .resources import worker_resources
 from .settings import Settings
 from .tasks.keys import WORKERS
-from .tasks.watchdog import requeue_orphans, start_watchdog
+from .tasks.watchdog import requeue_orphans
+
+log = logging.getLogger(__name__)
 
 RUN_TASK = "aios.run_task"
 
@@ -32,6 +34,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
     )
     celery.aios_settings = settings
+    celery.steps["worker"].add(Watchdog)
     return celery
 
 
@@ -52,15 +55,32 @@ def noop() -> None:
     """The cheapest round trip through broker, worker and result backend (benchmarks)."""
 
 
-@worker_ready.connect
-def _start_watchdog(sender, **_):
-    celery = sender.app
-    settings = celery.aios_settings
-    resources = worker_resources(settings)
+class Watchdog(bootsteps.StartStopStep):
+    """Requeues tasks whose worker died, and signs this worker in for /health. It runs on the
+    worker's own timer, in the main loop: a thread in this process could hold a lock at the
+    moment a pool child is forked, and leave that child deadlocked."""
 
-    def sweep() -> int:
-        resources.redis.zadd(WORKERS, {sender.hostname: time.time()})
-        return requeue_orphans(resources.store, resources.events,
-                               lambda task_id: enqueue(celery, task_id))
-    sweep()
-    start_watchdog(settings.watchdog_interval_s, sweep)
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        settings = worker.app.aios_settings
+        self.tref = worker.timer.call_repeatedly(settings.watchdog_interval_s, self.sweep,
+                                                 (worker,), priority=10)
+        self.sweep(worker)
+
+    def stop(self, worker):
+        if self.tref:
+            self.tref.cancel()
+
+    def sweep(self, worker) -> None:
+        resources = worker_resources(worker.app.aios_settings)
+        try:
+            resources.redis.zadd(WORKERS, {worker.hostname: time.time()})
+            requeue_orphans(resources.store, resources.events,
+                            lambda task_id: enqueue(worker.app, task_id))
+        except Exception:  # noqa: BLE001 - Redis may be away for a while: next time
+            log.warning("watchdog sweep failed", exc_info=True)

@@ -122,3 +122,9 @@ def token_plan(model: str) -> tuple[int, float]:
 
 def token(model: str, i: int) -> str:
     return ["Hel", "lo", " wor", "ld"][i] if token_plan(model)[0] == 4 else f"t{i} "
+
+
+if __name__ == "__main__":  # a standalone fake, for benchmarks: prints its base URL
+    fake = FakeOpenAI().start()
+    print(fake.base_url, flush=True)
+    threading.Event().wait()

@@ -2,7 +2,6 @@
 visibility timeout, which must stay longer than the longest task."""
 
 import logging
-import threading
 from typing import Callable
 
 from .events import EventLog
@@ -20,17 +19,3 @@ def requeue_orphans(store: TaskStore, events: EventLog, enqueue: Callable[[str],
             enqueue(task_id)
             requeued += 1
     return requeued
-
-
-def start_watchdog(interval_s: float, sweep: Callable[[], int]) -> threading.Event:
-    stop = threading.Event()
-
-    def loop():
-        while not stop.wait(interval_s):
-            try:
-                sweep()
-            except Exception:  # noqa: BLE001 - Redis may be down for a while; keep trying
-                log.warning("watchdog sweep failed", exc_info=True)
-
-    threading.Thread(target=loop, name="aios-watchdog", daemon=True).start()
-    return stop
