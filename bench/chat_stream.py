@@ -72,7 +72,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=20)
     reps = parser.parse_args().reps
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server"], cwd=ROOT,
+    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.llm_server"], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
     base_url = fake.stdout.readline().strip()
     redis = RedisServer(fsync="everysec").start()

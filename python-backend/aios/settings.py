@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     openai_api_key: Optional[SecretStr] = None
     openai_base_url: Optional[str] = None
     openai_model: str = "gpt-4o-mini"
+    anthropic_api_key: Optional[SecretStr] = None
+    anthropic_base_url: Optional[str] = None
+    anthropic_model: str = "claude-sonnet-4-5"
     groq_api_key: Optional[SecretStr] = None
     groq_base_url: Optional[str] = None
     groq_model: str = "llama-3.3-70b-versatile"

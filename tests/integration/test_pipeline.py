@@ -386,8 +386,8 @@ def test_websocket_compression_is_declined(web):
 
 @pytest.fixture(scope="module")
 def fake_openai():
-    from ..fakes.openai_server import FakeOpenAI
-    server = FakeOpenAI().start()
+    from ..fakes.llm_server import FakeLLM
+    server = FakeLLM().start()
     yield server
     server.stop()
 

@@ -6,7 +6,8 @@ from typing import Callable, Optional
 from ..settings import Settings
 from .base import NoProviderConfigured, Provider
 
-NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY or GROQ_API_KEY, or "
+NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or "
+               "GROQ_API_KEY, or "
                "OPENAI_COMPATIBLE_BASE_URL for a local server such as Ollama, LM Studio or "
                "llama.cpp's server")
 
@@ -52,11 +53,24 @@ def _groq(settings: Settings) -> Provider:
     return OpenAIChat("groq", groq, client, settings.groq_model, GROQ_MODELS, usage_option=False)
 
 
+def _anthropic(settings: Settings) -> Provider:
+    import anthropic
+
+    from .anthropic_chat import AnthropicChat
+    client = anthropic.Anthropic(api_key=settings.anthropic_api_key.get_secret_value(),
+                                 base_url=settings.anthropic_base_url,
+                                 timeout=settings.llm_timeout_s, max_retries=0)
+    return AnthropicChat(anthropic, client, settings.anthropic_model, ANTHROPIC_MODELS)
+
+
+ANTHROPIC_MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"]
 OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini"]
 GROQ_MODELS = ["llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-20b"]
 PROVIDERS = {spec.name: spec for spec in (
     ProviderSpec("openai", lambda s: s.openai_api_key is not None,
                  lambda s: s.openai_model, OPENAI_MODELS, _openai),
+    ProviderSpec("anthropic", lambda s: s.anthropic_api_key is not None,
+                 lambda s: s.anthropic_model, ANTHROPIC_MODELS, _anthropic),
     ProviderSpec("groq", lambda s: s.groq_api_key is not None,
                  lambda s: s.groq_model, GROQ_MODELS, _groq),
     ProviderSpec("openai_compatible", lambda s: s.openai_compatible_base_url is not None,

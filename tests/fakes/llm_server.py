@@ -1,6 +1,7 @@
-"""A fake chat-completions server speaking the real wire protocol (JSON and SSE) of OpenAI
-(/v1/...) and of Groq (/openai/v1/..., usage in `x_groq`, no `event:` lines). The model name
-picks the scenario; every request is recorded for the tests to inspect."""
+"""A fake LLM server speaking the real wire protocols (JSON and SSE) of OpenAI's chat
+completions (/v1/chat/completions), Groq's (/openai/v1/..., usage in `x_groq`, no `event:`
+lines) and Anthropic's Messages API (/v1/messages, an `event:` line on every event). The
+model name picks the scenario; every request is recorded for the tests to inspect."""
 
 import asyncio
 import json
@@ -35,7 +36,7 @@ TOOL_CALLS = [("call_1", "get_weather", '{"city": "Paris", "unit": "celsius"}'),
               ("call_2", "get_time", '{"timezone": "Europe/Paris"}')]
 
 
-class FakeOpenAI:
+class FakeLLM:
     def __init__(self):
         self.requests: list[dict] = []
         self.disconnects: list[float] = []
@@ -43,13 +44,14 @@ class FakeOpenAI:
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self.completions)
         self.app.post("/openai/v1/chat/completions")(self.completions)
+        self.app.post("/v1/messages")(self.messages)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.groq_base_url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                                     log_level="warning"))
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> "FakeLLM":
         threading.Thread(target=self.server.run, daemon=True).start()
         while not self.server.started:
             time.sleep(0.01)
@@ -112,6 +114,63 @@ class FakeOpenAI:
             raise
 
 
+    async def messages(self, request: Request):
+        body = await request.json()
+        body["authorization"] = request.headers.get("authorization")
+        body["x-api-key"] = request.headers.get("x-api-key")
+        self.requests.append(body)
+        model = body["model"]
+        self.counts[model] = self.counts.get(model, 0) + 1
+        failures = {"fail-401": (401, "authentication_error", "invalid x-api-key"),
+                    "fail-429": (429, "rate_limit_error", "rate limited"),
+                    "fail-500": (500, "api_error", "internal error"),
+                    "too-long": (400, "invalid_request_error",
+                                 "prompt is too long: 300000 tokens > 200000 maximum")}
+        if model in failures:
+            status, kind, message = failures[model]
+            return JSONResponse({"type": "error", "error": {"type": kind, "message": message}},
+                                status, headers={"retry-after": "1"} if status == 429 else None)
+        return StreamingResponse(self.anthropic_events(model), media_type="text/event-stream")
+
+    async def anthropic_events(self, model: str):
+        def event(kind: str, data: dict) -> str:
+            return f"event: {kind}\ndata: {json.dumps(dict(data, type=kind))}\n\n"
+        yield event("message_start", {"message": {
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 7, "output_tokens": 1}}})
+        try:
+            if model == "tools":
+                for index, (call_id, name, arguments) in enumerate(TOOL_CALLS):
+                    yield event("content_block_start", {"index": index, "content_block": {
+                        "type": "tool_use", "id": call_id, "name": name, "input": {}}})
+                    for i in range(0, len(arguments), 5):
+                        yield event("content_block_delta", {"index": index, "delta": {
+                            "type": "input_json_delta", "partial_json": arguments[i:i + 5]}})
+                    yield event("content_block_stop", {"index": index})
+                stop, produced = "tool_use", 12
+            else:
+                count, pause = token_plan(model)
+                yield event("content_block_start", {"index": 0, "content_block": {
+                    "type": "text", "text": ""}})
+                for i in range(count):
+                    yield event("content_block_delta", {"index": 0, "delta": {
+                        "type": "text_delta", "text": token(model, i)}})
+                    if model == "cut" and i == 1:
+                        raise ConnectionAbortedError("the fake cuts the stream")
+                    if model == "stall" and i == 0:
+                        await asyncio.sleep(30)
+                    await asyncio.sleep(pause)
+                yield event("content_block_stop", {"index": 0})
+                stop, produced = "end_turn", count
+            yield event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+                                          "usage": {"output_tokens": produced}})
+            yield event("message_stop", {})
+        except asyncio.CancelledError:
+            self.disconnects.append(time.monotonic())
+            raise
+
+
 def token_plan(model: str) -> tuple[int, float]:
     if model.startswith("long-"):
         return int(model.split("-")[1]), 0.0
@@ -125,6 +184,6 @@ def token(model: str, i: int) -> str:
 
 
 if __name__ == "__main__":  # a standalone fake, for benchmarks: prints its base URL
-    fake = FakeOpenAI().start()
+    fake = FakeLLM().start()
     print(fake.base_url, flush=True)
     threading.Event().wait()

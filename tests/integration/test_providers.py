@@ -1,4 +1,4 @@
-"""The OpenAI-shaped adapter through the real `openai` and `groq` SDKs against the fake
+"""Each adapter through its real SDK (`openai`, `groq`, `anthropic`) against the fake
 server's wire protocols."""
 
 import time
@@ -8,27 +8,33 @@ import pytest
 from aios.providers.base import (AuthenticationFailed, ChatRequest, ContextTooLong, Finish,
                                  ProviderTimeout, ProviderUnavailable, RateLimited, TextDelta,
                                  ToolCall, Usage)
+from aios.providers.anthropic_chat import AnthropicChat
 from aios.providers.openai_chat import OpenAIChat
 
-from ..fakes.openai_server import FakeOpenAI
+from ..fakes.llm_server import FakeLLM
 
 HELLO = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture(scope="module")
 def fake():
-    server = FakeOpenAI().start()
+    server = FakeLLM().start()
     yield server
     server.stop()
 
 
-@pytest.fixture(params=["openai", "groq"])
+@pytest.fixture(params=["openai", "groq", "anthropic"])
 def provider(fake, request):
     if request.param == "openai":
         import openai
         client = openai.OpenAI(api_key="sk-test-key", base_url=fake.base_url, timeout=1.5,
                                max_retries=0)
         adapter = OpenAIChat("openai", openai, client, "text", [])
+    elif request.param == "anthropic":
+        import anthropic
+        client = anthropic.Anthropic(api_key="sk-test-key", base_url=fake.groq_base_url,
+                                     timeout=1.5, max_retries=0)
+        adapter = AnthropicChat(anthropic, client, "text", [])
     else:
         import groq
         client = groq.Groq(api_key="sk-test-key", base_url=fake.groq_base_url, timeout=1.5,
@@ -52,7 +58,20 @@ def test_streamed_text_usage_and_finish(provider, fake):
     assert sent.get("stream_options") == ({"include_usage": True}
                                           if provider.name == "openai" else None)
     assert (sent["temperature"], sent["max_tokens"]) == (0.0, 5)
-    assert sent["authorization"] == "Bearer sk-test-key"
+    assert "sk-test-key" in f"{sent['authorization']} {sent.get('x-api-key')}"
+
+
+def test_system_messages_become_anthropics_system_field(fake):
+    import anthropic
+    client = anthropic.Anthropic(api_key="k", base_url=fake.groq_base_url, max_retries=0)
+    adapter = AnthropicChat(anthropic, client, "text", [])
+    list(adapter.stream(ChatRequest(model="text", messages=[
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])))
+    sent = fake.requests[-1]
+    assert sent["system"] == "be brief" and sent["messages"] == [{"role": "user",
+                                                                   "content": "hi"}]
+    assert sent["max_tokens"] > 0
+    adapter.close()
 
 
 def test_tool_call_fragments_are_assembled(provider):
