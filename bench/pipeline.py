@@ -115,10 +115,13 @@ async def idle_clients(url, count, clients, stop):
             reply = await ws.recv()
             assert reply.startswith("40{"), reply
             clients.append(ws)
-            while not stop.is_set():
-                message = await ws.recv()
-                if message == "2":
-                    await ws.send("3")
+            try:
+                while not stop.is_set():
+                    message = await ws.recv()
+                    if message == "2":
+                        await ws.send("3")
+            except websockets.exceptions.ConnectionClosed:
+                return
 
     tasks = []
     for start in range(0, count, 250):
@@ -171,9 +174,11 @@ def hold_clients(web, levels):
     finally:
         stop.set()
         active.close()
-        for ws in clients:
-            asyncio.run_coroutine_threadsafe(ws.close(), loop)
-        time.sleep(2)
+
+        async def close_all():
+            await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=120)
         loop.call_soon_threadsafe(loop.stop)
     return rows
 
@@ -186,15 +191,22 @@ def event_latency(web, env, reps):
                         sandbox_manager_token=env["SANDBOX_MANAGER_TOKEN"])
     events = WorkerResources(settings).events
     listener = TaskListener(web.url).connect()
-    ack = listener.call("task:submit", {"kind": "echo", "input": {"text": "x"}})
-    listener.wait_final(ack["task_id"])
-    seq = len(listener.of(ack["task_id"]))
+    # A task that stays running, so the client stays subscribed while events are appended
+    # from outside, as a worker would; it is cancelled afterwards.
+    ack = listener.call("task:submit", {"kind": "code", "input": {
+        "language": "bash", "code": "sleep 60", "timeout_s": 90}})
+    task_id = ack["task_id"]
+    listener.wait_for(lambda l: any(e["type"] == "status" and e["data"]["status"] == "running"
+                                    for e in l.of(task_id)), 20)
+    seq = len(listener.of(task_id))
     samples = []
     for i in range(reps):
         started = time.perf_counter()
-        events.append(ack["task_id"], "log", {"text": f"{i}\n"})
-        listener.wait_for(lambda l, n=seq + i + 1: len(l.of(ack["task_id"])) >= n, 10)
+        events.append(task_id, "log", {"text": f"{i}\n"})
+        listener.wait_for(lambda l, n=seq + i + 1: len(l.of(task_id)) >= n, 10)
         samples.append((time.perf_counter() - started) * 1000)
+    listener.call("task:cancel", {"task_id": task_id})
+    listener.wait_final(task_id)
     listener.close()
     return samples
 
