@@ -10,6 +10,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import docker
 import httpx
@@ -53,8 +54,10 @@ class Manager:
         return client
 
     def containers(self, **labels) -> list:
+        """As Docker lists them, without inspecting each (one may go in between)."""
         wanted = [f"aios.manager={self.name}"] + [f"{k}={v}" for k, v in labels.items()]
-        return self.docker.containers.list(all=True, filters={"label": wanted})
+        listed = self.docker.api.containers(all=True, filters={"label": wanted})
+        return [SimpleNamespace(id=c["Id"], labels=c["Labels"]) for c in listed]
 
     def wait_for(self, predicate, timeout: float = 10.0, what: str = "condition"):
         return wait_until(predicate, timeout, what)

@@ -46,7 +46,7 @@ def test_a_dropped_restriction_stops_all_runs(docker_client, flag, named):
                               headers=headers)
         assert refused.status_code == 503 and named in refused.json()["error"]["message"]
         assert client.post("/v1/sandboxes", json={}, headers=headers).status_code == 503
-    left = docker_client.containers.list(all=True, filters={"label": f"aios.manager={name}"})
+    left = docker_client.api.containers(all=True, filters={"label": f"aios.manager={name}"})
     assert left == [], "refused sandboxes are removed"
 
 
