@@ -43,9 +43,9 @@ AI-OS is starting (Ctrl-C stops everything):
   API token               AIOS_API_TOKEN in .env (${AIOS_API_TOKEN:0:6}...)
 
 TXT
-if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GROQ_API_KEY:-}${OPENAI_COMPATIBLE_BASE_URL:-}" ]; then
+if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GROQ_API_KEY:-}${MISTRAL_API_KEY:-}${OPENAI_COMPATIBLE_BASE_URL:-}" ]; then
   echo "No LLM provider is configured: chat tasks will fail until you set OPENAI_API_KEY,"
-  echo "ANTHROPIC_API_KEY or GROQ_API_KEY, or"
+  echo "ANTHROPIC_API_KEY, GROQ_API_KEY or MISTRAL_API_KEY, or"
   echo "OPENAI_COMPATIBLE_BASE_URL for a local server such as Ollama, LM Studio or llama.cpp's"
   echo "server, in .env. The echo and code task kinds work without one."
   echo

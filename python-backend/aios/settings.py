@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     groq_api_key: Optional[SecretStr] = None
     groq_base_url: Optional[str] = None
     groq_model: str = "llama-3.3-70b-versatile"
+    mistral_api_key: Optional[SecretStr] = None
+    mistral_base_url: Optional[str] = None
+    mistral_model: str = "mistral-small-latest"
     openai_compatible_base_url: Optional[str] = None
     openai_compatible_api_key: Optional[SecretStr] = None
     openai_compatible_model: str = "llama3.2"

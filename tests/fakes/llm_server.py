@@ -1,7 +1,8 @@
 """A fake LLM server speaking the real wire protocols (JSON and SSE) of OpenAI's chat
 completions (/v1/chat/completions), Groq's (/openai/v1/..., usage in `x_groq`, no `event:`
-lines) and Anthropic's Messages API (/v1/messages, an `event:` line on every event). The
-model name picks the scenario; every request is recorded for the tests to inspect."""
+lines), Mistral's (/mistral/v1/..., `finish_reason` on every choice, the tool name on every
+tool-call delta) and Anthropic's Messages API (/v1/messages, an `event:` line on every
+event). The model name picks the scenario; every request is recorded for the tests."""
 
 import asyncio
 import json
@@ -44,10 +45,12 @@ class FakeLLM:
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self.completions)
         self.app.post("/openai/v1/chat/completions")(self.completions)
+        self.app.post("/mistral/v1/chat/completions")(self.completions)
         self.app.post("/v1/messages")(self.messages)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.groq_base_url = f"http://127.0.0.1:{self.port}"
+        self.mistral_base_url = f"http://127.0.0.1:{self.port}/mistral"
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                                     log_level="warning"))
 
@@ -75,10 +78,13 @@ class FakeLLM:
         if model == "too-long":
             return error(400, "This model's maximum context length is 8192 tokens",
                          "context_length_exceeded")
-        groq = request.url.path.startswith("/openai/")
-        return StreamingResponse(self.events(model, groq), media_type="text/event-stream")
+        path = request.url.path
+        flavor = "groq" if path.startswith("/openai/") else \
+            "mistral" if path.startswith("/mistral/") else "openai"
+        return StreamingResponse(self.events(model, flavor), media_type="text/event-stream")
 
-    async def events(self, model: str, groq: bool):
+    async def events(self, model: str, flavor: str):
+        groq = flavor == "groq"
         usage = {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7}
         try:
             if model == "tools":
@@ -88,8 +94,10 @@ class FakeLLM:
                                                         "type": "function",
                                                         "function": {"name": name, "arguments": ""}}]})
                     for i in range(0, len(arguments), 5):  # arguments split over many chunks
-                        yield chunk(model, {"tool_calls": [{"index": index, "function": {
-                            "arguments": arguments[i:i + 5]}}]})
+                        function = {"arguments": arguments[i:i + 5]}
+                        if flavor == "mistral":  # its SDK wants the name on every delta
+                            function["name"] = name
+                        yield chunk(model, {"tool_calls": [{"index": index, "function": function}]})
                 finish = "tool_calls"
             else:
                 count, pause = token_plan(model)
@@ -105,6 +113,8 @@ class FakeLLM:
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             if groq:  # usage rides on the last chunk, in x_groq
                 yield chunk(model, {}, finish=finish, usage=usage, groq=True)
+            elif flavor == "mistral":  # usage rides on the last chunk
+                yield chunk(model, {}, finish=finish, usage=usage)
             else:  # a final chunk with empty choices, as stream_options.include_usage asks
                 yield chunk(model, {}, finish=finish)
                 yield chunk(model, usage=usage)

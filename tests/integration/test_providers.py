@@ -1,5 +1,5 @@
-"""Each adapter through its real SDK (`openai`, `groq`, `anthropic`) against the fake
-server's wire protocols."""
+"""Each adapter through its real SDK (`openai`, `groq`, `anthropic`, `mistralai`) against
+the fake server's wire protocols."""
 
 import time
 
@@ -9,6 +9,7 @@ from aios.providers.base import (AuthenticationFailed, ChatRequest, ContextTooLo
                                  ProviderTimeout, ProviderUnavailable, RateLimited, TextDelta,
                                  ToolCall, Usage)
 from aios.providers.anthropic_chat import AnthropicChat
+from aios.providers.mistral_chat import MistralChat
 from aios.providers.openai_chat import OpenAIChat
 
 from ..fakes.llm_server import FakeLLM
@@ -23,13 +24,18 @@ def fake():
     server.stop()
 
 
-@pytest.fixture(params=["openai", "groq", "anthropic"])
+@pytest.fixture(params=["openai", "groq", "anthropic", "mistral"])
 def provider(fake, request):
     if request.param == "openai":
         import openai
         client = openai.OpenAI(api_key="sk-test-key", base_url=fake.base_url, timeout=1.5,
                                max_retries=0)
         adapter = OpenAIChat("openai", openai, client, "text", [])
+    elif request.param == "mistral":
+        from mistralai.client import Mistral, errors
+        client = Mistral(api_key="sk-test-key", server_url=fake.mistral_base_url,
+                         timeout_ms=1500)
+        adapter = MistralChat(errors, client, "text", [])
     elif request.param == "anthropic":
         import anthropic
         client = anthropic.Anthropic(api_key="sk-test-key", base_url=fake.groq_base_url,

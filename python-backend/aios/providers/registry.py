@@ -6,8 +6,8 @@ from typing import Callable, Optional
 from ..settings import Settings
 from .base import NoProviderConfigured, Provider
 
-NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or "
-               "GROQ_API_KEY, or "
+NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, "
+               "GROQ_API_KEY or MISTRAL_API_KEY, or "
                "OPENAI_COMPATIBLE_BASE_URL for a local server such as Ollama, LM Studio or "
                "llama.cpp's server")
 
@@ -63,6 +63,17 @@ def _anthropic(settings: Settings) -> Provider:
     return AnthropicChat(anthropic, client, settings.anthropic_model, ANTHROPIC_MODELS)
 
 
+def _mistral(settings: Settings) -> Provider:
+    from mistralai.client import Mistral, errors
+
+    from .mistral_chat import MistralChat
+    client = Mistral(api_key=settings.mistral_api_key.get_secret_value(),
+                     server_url=settings.mistral_base_url,
+                     timeout_ms=int(settings.llm_timeout_s * 1000))
+    return MistralChat(errors, client, settings.mistral_model, MISTRAL_MODELS)
+
+
+MISTRAL_MODELS = ["mistral-large-latest", "mistral-small-latest", "codestral-latest"]
 ANTHROPIC_MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"]
 OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini"]
 GROQ_MODELS = ["llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-20b"]
@@ -73,6 +84,8 @@ PROVIDERS = {spec.name: spec for spec in (
                  lambda s: s.anthropic_model, ANTHROPIC_MODELS, _anthropic),
     ProviderSpec("groq", lambda s: s.groq_api_key is not None,
                  lambda s: s.groq_model, GROQ_MODELS, _groq),
+    ProviderSpec("mistral", lambda s: s.mistral_api_key is not None,
+                 lambda s: s.mistral_model, MISTRAL_MODELS, _mistral),
     ProviderSpec("openai_compatible", lambda s: s.openai_compatible_base_url is not None,
                  lambda s: s.openai_compatible_model, [], _compatible),
 )}
