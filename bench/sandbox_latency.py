@@ -138,7 +138,7 @@ def main():
     }
     p50 = {k: quantiles(v)[0] for k, v in results.items()}
     print(f"\nprint(1) in Python, {reps} repetitions each (ms)\n")
-    print(f"| case | p50 | p90 |\n|---|---:|---:|")
+    print("| case | p50 | p90 |\n|---|---:|---:|")
     for key in "abcde":
         median, p90 = quantiles(results[key])
         print(f"| ({key}) {labels[key]} | {median:.1f} | {p90:.1f} |")

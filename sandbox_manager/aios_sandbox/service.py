@@ -8,7 +8,7 @@ from contextlib import aclosing, asynccontextmanager
 from typing import AsyncIterator, Optional
 
 from .errors import AtCapacity, Conflict, Invalid, NotFound, TooLarge, Unavailable
-from .execution import Output, RunnerRefused, SandboxLost, execute, request_reply
+from .execution import RunnerRefused, SandboxLost, execute, request_reply
 from .limits import Limits
 from .paths import BadPath
 from .pool import WarmPool

@@ -15,7 +15,7 @@ import pytest
 import socketio
 import websockets
 
-from .stack import API_TOKEN, FINAL, TaskListener, rest_client, wait_for_task, wait_until
+from .stack import API_TOKEN, TaskListener, rest_client, wait_for_task, wait_until
 
 COUNTING = "import time\nfor i in range({n}):\n    print(i, flush=True)\n    time.sleep({pause})"
 
@@ -463,9 +463,13 @@ def test_provider_errors_fail_the_task_clearly(chat_stack):
         task_id = chat(listener, "fail-401")
         assert listener.wait_final(task_id) == "failed"
         assert rest.get(f"/api/tasks/{task_id}").json()["error"]["code"] == "authentication"
-        task_id = chat(listener, "text", provider="mistral")
+        task_id = chat(listener, "text", provider="nope")
         assert listener.wait_final(task_id) == "failed"
         assert "unknown provider" in rest.get(f"/api/tasks/{task_id}").json()["error"]["message"]
+        task_id = chat(listener, "text", provider="mistral")
+        assert listener.wait_final(task_id) == "failed"
+        message = rest.get(f"/api/tasks/{task_id}").json()["error"]["message"]
+        assert "'mistral' is not configured" in message and "MISTRAL_API_KEY" in message
     listener.close()
 
 

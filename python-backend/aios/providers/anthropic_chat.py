@@ -1,13 +1,11 @@
 """Anthropic's Messages API on the official `anthropic` SDK."""
 
-import json
 from typing import Iterator
 
-from ..netutil import shut_down
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
-                   StreamEvent, TextDelta, ToolCall, Usage)
-from .openai_chat import _is_timeout
+                   StreamEvent, TextDelta, Usage)
+from .streaming import guarded_stream, retry_after, tool_call
 
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                 "tool_use": "tool_calls", "refusal": "content_filter"}
@@ -23,18 +21,9 @@ class AnthropicChat:
         self.models = models
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
-        try:
-            stream = self.client.messages.create(**self._arguments(request))
-            if on_open:
-                on_open(lambda: shut_down(stream.response))
-            yield from self._events(stream)
-        except self.sdk.APIError as exc:
-            raise self._error(exc) from exc
-        except ProviderError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a transport failure mid-stream
-            failure = ProviderTimeout if _is_timeout(exc) else ProviderUnavailable
-            raise failure(f"anthropic: stream failed: {exc!r}", self.name) from exc
+        return guarded_stream(
+            self.name, lambda: self.client.messages.create(**self._arguments(request)),
+            self._events, self.sdk.APIError, self._error, on_open)
 
     @staticmethod
     def _arguments(request: ChatRequest) -> dict:
@@ -74,12 +63,7 @@ class AnthropicChat:
             raise ProviderUnavailable("anthropic: the stream ended before it finished", self.name)
         for index in sorted(blocks):
             block = blocks[index]
-            try:
-                arguments = json.loads(block["json"] or "{}")
-            except json.JSONDecodeError as exc:
-                raise ProviderUnavailable(f"anthropic: tool call {block['name']!r} has "
-                                          "arguments that are not JSON", self.name) from exc
-            yield ToolCall(block["id"], block["name"], arguments)
+            yield tool_call(self.name, block["id"], block["name"], block["json"])
         yield Usage(input_tokens, output_tokens)
         yield Finish(STOP_REASONS.get(stop, stop))
 
@@ -88,8 +72,7 @@ class AnthropicChat:
         if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
             return AuthenticationFailed(message, self.name)
         if isinstance(exc, sdk.RateLimitError):
-            retry_after = exc.response.headers.get("retry-after")
-            return RateLimited(message, self.name, float(retry_after) if retry_after else None)
+            return RateLimited(message, self.name, retry_after(exc.response.headers))
         if isinstance(exc, sdk.APITimeoutError):
             return ProviderTimeout(message, self.name)
         if isinstance(exc, sdk.APIStatusError) and exc.status_code < 500 \

@@ -4,11 +4,10 @@ reports every HTTP error as one error class with a status code)."""
 import json
 from typing import Iterator
 
-from ..netutil import shut_down
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
-                   StreamEvent, TextDelta, ToolCall, Usage)
-from .openai_chat import _is_timeout
+                   StreamEvent, TextDelta, Usage)
+from .streaming import guarded_stream, retry_after, tool_call
 
 
 class MistralChat:
@@ -20,19 +19,9 @@ class MistralChat:
         self.models = models
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
-        try:
-            stream = self.client.chat.stream(**self._arguments(request))
-            if on_open:
-                on_open(lambda: shut_down(stream.response))
-            yield from self._events(stream)
-        except self.errors.MistralError as exc:
-            raise self._error(exc) from exc
-        except ProviderError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - transport failures, NoResponseError
-            failure = ProviderTimeout if _is_timeout(exc) or "timed out" in str(exc) \
-                else ProviderUnavailable
-            raise failure(f"mistral: stream failed: {exc!r}", self.name) from exc
+        return guarded_stream(
+            self.name, lambda: self.client.chat.stream(**self._arguments(request)),
+            self._events, self.errors.MistralError, self._error, on_open)
 
     @staticmethod
     def _arguments(request: ChatRequest) -> dict:
@@ -68,11 +57,7 @@ class MistralChat:
             raise ProviderUnavailable("mistral: the stream ended before it finished", self.name)
         for index in sorted(calls):
             call = calls[index]
-            try:
-                yield ToolCall(call["id"], call["name"], json.loads(call["args"] or "{}"))
-            except json.JSONDecodeError as exc:
-                raise ProviderUnavailable(f"mistral: tool call {call['name']!r} has arguments "
-                                          "that are not JSON", self.name) from exc
+            yield tool_call(self.name, call["id"], call["name"], call["args"])
         yield Finish(str(finish))
 
     def _error(self, exc) -> ProviderError:
@@ -80,8 +65,7 @@ class MistralChat:
         if status in (401, 403):
             return AuthenticationFailed(message, self.name)
         if status == 429:
-            retry_after = exc.headers.get("retry-after")
-            return RateLimited(message, self.name, float(retry_after) if retry_after else None)
+            return RateLimited(message, self.name, retry_after(exc.headers))
         if status in (408, 504):
             return ProviderTimeout(message, self.name)
         if 400 <= status < 500:

@@ -2,13 +2,12 @@
 (OpenAI itself, and any OpenAI-compatible server by base URL: Ollama, vLLM, LM Studio,
 llama.cpp) and `groq`."""
 
-import json
-from typing import Iterator, Optional
+from typing import Iterator
 
-from ..netutil import shut_down
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
-                   StreamEvent, TextDelta, ToolCall, Usage)
+                   StreamEvent, TextDelta, Usage)
+from .streaming import guarded_stream, retry_after, tool_call
 
 
 class OpenAIChat:
@@ -25,19 +24,9 @@ class OpenAIChat:
         self.usage_option = usage_option  # Groq reports usage in x_groq without asking
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
-        try:
-            stream = self.client.chat.completions.create(**self._arguments(request))
-            if on_open:
-                on_open(lambda: shut_down(stream.response))
-            yield from self._events(stream)
-        except self.sdk.APIError as exc:
-            raise self._error(exc) from exc
-        except ProviderError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a transport failure mid-stream
-            # httpx and httpx2 raise their own ReadTimeout mid-stream, unwrapped by the SDK
-            failure = ProviderTimeout if _is_timeout(exc) else ProviderUnavailable
-            raise failure(f"{self.name}: stream failed: {exc!r}", self.name) from exc
+        return guarded_stream(
+            self.name, lambda: self.client.chat.completions.create(**self._arguments(request)),
+            self._events, self.sdk.APIError, self._error, on_open)
 
     def _arguments(self, request: ChatRequest) -> dict:
         arguments = {"model": request.model, "messages": request.messages, "stream": True}
@@ -72,16 +61,9 @@ class OpenAIChat:
             raise ProviderUnavailable(f"{self.name}: the stream ended before it finished",
                                       self.name)
         for index in sorted(calls):
-            yield self._tool_call(calls[index])
+            call = calls[index]
+            yield tool_call(self.name, call["id"], call["name"], call["args"])
         yield Finish(finish)
-
-    def _tool_call(self, call: dict) -> ToolCall:
-        try:
-            arguments = json.loads(call["args"] or "{}")
-        except json.JSONDecodeError as exc:
-            raise ProviderUnavailable(f"{self.name}: tool call {call['name']!r} has arguments "
-                                      "that are not JSON", self.name) from exc
-        return ToolCall(call["id"], call["name"], arguments)
 
     def _error(self, exc) -> ProviderError:
         sdk, name = self.sdk, self.name
@@ -89,8 +71,7 @@ class OpenAIChat:
         if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
             return AuthenticationFailed(message, name)
         if isinstance(exc, sdk.RateLimitError):
-            retry_after = exc.response.headers.get("retry-after")
-            return RateLimited(message, name, float(retry_after) if retry_after else None)
+            return RateLimited(message, name, retry_after(exc.response.headers))
         if isinstance(exc, sdk.APITimeoutError):
             return ProviderTimeout(message, name)
         if isinstance(exc, sdk.APIStatusError) and exc.status_code < 500:
@@ -102,6 +83,3 @@ class OpenAIChat:
     def close(self) -> None:
         self.client.close()
 
-
-def _is_timeout(exc: BaseException) -> bool:
-    return any("Timeout" in cls.__name__ for cls in type(exc).__mro__)
