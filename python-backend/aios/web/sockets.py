@@ -3,7 +3,7 @@
 import functools
 
 from flask import current_app, request
-from flask_socketio import ConnectionRefusedError, join_room
+from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
 from ..tasks.kinds import BadTaskInput
 from ..tasks.keys import room
@@ -42,11 +42,16 @@ def stream_to_me(task_id: str, after: int, then=None) -> int:
     manager = socketio.server.manager
     gate.begin(sid, task_id, after)
     join_room(room(task_id))
-    if then:
-        then()
+    try:
+        if then:
+            then()
+    except Exception:
+        gate.close(sid, task_id)  # nothing to stream: leave no state behind
+        leave_room(room(task_id))
+        raise
     replayed = manager.deliver(sid, task_id, gate.replayed,
                                service().log.after(task_id, after))
-    return replayed + manager.deliver(sid, task_id, lambda s, t: gate.finish(s, t))
+    return replayed + manager.deliver(sid, task_id, gate.finish)
 
 
 @socketio.on("connect")
