@@ -7,7 +7,7 @@ from typing import Iterator
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
                    StreamEvent, TextDelta, Usage)
-from .streaming import guarded_stream, retry_after, tool_call
+from .streaming import guarded_stream, openai_style_options, retry_after, tool_call
 
 
 class MistralChat:
@@ -26,13 +26,7 @@ class MistralChat:
     @staticmethod
     def _arguments(request: ChatRequest) -> dict:
         arguments = {"model": request.model, "messages": request.messages}
-        if request.tools:
-            arguments["tools"] = [{"type": "function", "function": tool} for tool in request.tools]
-        if request.temperature is not None:
-            arguments["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            arguments["max_tokens"] = request.max_tokens
-        return arguments
+        return dict(arguments, **openai_style_options(request))
 
     def _events(self, stream) -> Iterator[StreamEvent]:
         calls: dict[int, dict] = {}

@@ -7,7 +7,7 @@ from typing import Iterator
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
                    StreamEvent, TextDelta, Usage)
-from .streaming import guarded_stream, retry_after, tool_call
+from .streaming import guarded_stream, openai_style_options, retry_after, tool_call
 
 
 class OpenAIChat:
@@ -32,13 +32,7 @@ class OpenAIChat:
         arguments = {"model": request.model, "messages": request.messages, "stream": True}
         if self.usage_option:
             arguments["stream_options"] = {"include_usage": True}
-        if request.tools:
-            arguments["tools"] = [{"type": "function", "function": tool} for tool in request.tools]
-        if request.temperature is not None:
-            arguments["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            arguments["max_tokens"] = request.max_tokens
-        return arguments
+        return dict(arguments, **openai_style_options(request))
 
     def _events(self, stream) -> Iterator[StreamEvent]:
         calls: dict[int, dict] = {}

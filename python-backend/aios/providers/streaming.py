@@ -4,7 +4,8 @@ import json
 from typing import Callable, Iterator, Optional
 
 from ..netutil import shut_down
-from .base import ProviderError, ProviderTimeout, ProviderUnavailable, StreamEvent, ToolCall
+from .base import (ChatRequest, ProviderError, ProviderTimeout, ProviderUnavailable,
+                   StreamEvent, ToolCall)
 
 
 def guarded_stream(name: str, open_stream: Callable, read: Callable[..., Iterator[StreamEvent]],
@@ -24,6 +25,19 @@ def guarded_stream(name: str, open_stream: Callable, read: Callable[..., Iterato
     except Exception as exc:  # noqa: BLE001 - httpx/httpx2 errors the SDK lets through
         failure = ProviderTimeout if is_timeout(exc) else ProviderUnavailable
         raise failure(f"{name}: stream failed: {exc!r}", name) from exc
+
+
+def openai_style_options(request: ChatRequest) -> dict:
+    """Tools, temperature and max_tokens as the chat-completions shape (OpenAI, Groq,
+    Mistral) spells them."""
+    options = {}
+    if request.tools:
+        options["tools"] = [{"type": "function", "function": tool} for tool in request.tools]
+    if request.temperature is not None:
+        options["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        options["max_tokens"] = request.max_tokens
+    return options
 
 
 def is_timeout(exc: BaseException) -> bool:
