@@ -45,8 +45,8 @@ class WorkerResources:
 
     @cached_property
     def events(self) -> EventLog:
-        def emit(room: str, event: dict) -> None:
-            self.emitter.emit("task:event", event, to=room, namespace="/")
+        def emit(room: str, events: tuple) -> None:
+            self.emitter.emit("task:event", events, to=room, namespace="/")
         return EventLog(self.redis, emit, self.settings.task_retention_s)
 
     @cached_property

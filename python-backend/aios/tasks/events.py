@@ -10,7 +10,7 @@ from . import keys
 
 EVENT_TYPES = ("status", "stdout", "stderr", "token", "log", "tool_call", "tool_result",
                "result", "error")
-Emit = Callable[[str, dict], None]  # (room, event)
+Emit = Callable[[str, tuple], None]  # (room, events): one message for events made together
 
 
 class EventLog:
@@ -32,9 +32,15 @@ class EventLog:
     def stored(self, event: dict, seq: int) -> dict:
         """Emit an event that was stored at `seq` (by append, or by a store script that
         appends atomically with a state change)."""
-        event["seq"] = seq
-        self.emit(keys.room(event["task_id"]), event)
-        return event
+        return self.stored_many([event], seq)[0]
+
+    def stored_many(self, events: list, first_seq: int) -> list:
+        """Emit events of one task stored together from `first_seq` on, in one message:
+        a result and the final status cost one publish, not two."""
+        for offset, event in enumerate(events):
+            event["seq"] = first_seq + offset
+        self.emit(keys.room(events[0]["task_id"]), tuple(events))
+        return events
 
     def after(self, task_id: str, seq: int, limit: int = 10_000) -> list[dict]:
         raw = self.redis.lrange(keys.events(task_id), seq, seq + limit - 1)

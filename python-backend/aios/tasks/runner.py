@@ -96,8 +96,7 @@ class TaskRunner:
         running = new_event(task_id, "status", {"status": "running"})
         claim = self.store.claim(task_id, self.worker, running, self.max_attempts)
         if claim.outcome == "exhausted":
-            for offset, event in enumerate(claim.events):
-                self.events.stored(event, claim.seq + offset)
+            self.events.stored_many(claim.events, claim.seq)
         if claim.outcome != "claimed":
             log.info("task %s not run: %s", task_id, claim.outcome)
             return claim.outcome
@@ -135,8 +134,7 @@ class TaskRunner:
         if not seq:
             log.warning("task %s: attempt %d no longer owns the task", ctx.task_id, attempt)
             return "superseded"
-        for offset, event in enumerate(events):
-            self.events.stored(event, seq + offset)
+        self.events.stored_many(events, seq)
         return status
 
 

@@ -47,10 +47,9 @@ class TaskService:
         seq = self.store.create(task_id, kind, clean, event)
         if not seq:
             return Submitted(self.store.get(task_id), created=False)
-        # Enqueue first: the event is logged already, and its live copy may trail the worker's
-        # first events without harm (subscribers' gates order by seq and fill gaps).
+        # The queued event is not emitted live: no socket can be in the task's room before it
+        # exists, except a socket submitting it, and that one replays the log after this.
         self.enqueue(task_id)
-        self.log.stored(event, seq)
         return Submitted({"task_id": task_id, "kind": kind, "status": "queued"}, created=True)
 
     def get(self, task_id: str) -> dict:

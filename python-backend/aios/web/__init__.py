@@ -13,7 +13,7 @@ from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
-from .compression import DeclineWebSocketCompression
+from .lean_websocket import LeanWebSocket
 from .gate import SubscriptionGate
 from .queue import EVENT, GatedRedisManager
 
@@ -41,7 +41,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     celery = create_celery(settings)
     app.extensions["celery"] = celery
     redis = redis_client(settings.redis_url)
-    events = EventLog(redis, lambda room, event: socketio.emit(EVENT, event, to=room),
+    events = EventLog(redis, lambda room, events: socketio.emit(EVENT, events, to=room),
                       settings.task_retention_s)
     store = TaskStore(redis, settings.task_retention_s, settings.heartbeat_ttl_s)
     app.extensions["aios.tasks"] = TaskService(
@@ -58,7 +58,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         cors_allowed_origins=origin_check(settings.aios_cors_origins),
         max_http_buffer_size=settings.max_request_bytes,
         logger=False, engineio_logger=False)
-    app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
+    app.wsgi_app = LeanWebSocket(app.wsgi_app)
     CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
 
     from . import errors, health, routes, sockets  # noqa: F401 - handlers register on import

@@ -44,15 +44,15 @@ class SubscriptionGate:
             held, stream.pending = list(stream.pending.values()), {}
             return self._accept(task_id, stream, held)
 
-    def live(self, sid: str, task_id: str, event: dict) -> list:
+    def live(self, sid: str, task_id: str, events: list) -> list:
         with self.lock:
             stream = self._streams.get((sid, task_id))
             if stream is None:
                 return []
             if stream.replaying:
-                stream.pending[event["seq"]] = event
+                stream.pending.update((event["seq"], event) for event in events)
                 return []
-            return self._accept(task_id, stream, [event])
+            return self._accept(task_id, stream, events)
 
     def close(self, sid: str, task_id: str) -> None:
         """The stream ended; a later subscribe begins it again."""

@@ -21,10 +21,12 @@ class GatedRedisManager(socketio.RedisManager):
         room = message.get("room") or ""
         if message.get("event") != EVENT or not room.startswith(task_room("")):
             return super()._handle_emit(message)
-        event = message["data"]
-        event = event[0] if isinstance(event, list) else event
+        # One message may carry several events of the task (a tuple: Socket.IO's way of
+        # sending several arguments); clients always get them one by one.
+        data = message["data"]
+        events = list(data) if isinstance(data, (list, tuple)) else [data]
         for sid, _ in list(self.get_participants(NAMESPACE, room)):
-            self.deliver(sid, event["task_id"], self.gate.live, event)
+            self.deliver(sid, events[0]["task_id"], self.gate.live, events)
 
     def deliver(self, sid: str, task_id: str, admit, *args) -> int:
         """Send what the gate admits, under its lock so deliveries keep their order. After
