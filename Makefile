@@ -21,7 +21,7 @@ run: install  ## start the whole stack natively (redis, sandbox manager, worker,
 	scripts/with-services.sh scripts/run.sh
 
 test: install  ## the whole suite on real services (dockerd, the sandbox image)
-	scripts/with-services.sh bash -c 'scripts/build-images.sh && $(PY) -m pytest $(PYTEST_ARGS)'
+	scripts/with-services.sh bash -c 'scripts/build-images.sh && scripts/ensure-aimock.sh && $(PY) -m pytest $(PYTEST_ARGS)'
 
 unit: install  ## the unit tests alone: no services needed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -6,6 +6,8 @@ from typing import Callable, Optional
 
 from .providers.base import (ChatRequest, Finish, ProviderError, TextDelta, ToolCall, Usage)
 from .chat_cache import ChatCache
+from .files.attachments import Attachments, attach
+from .files.roots import FileRefused
 from .providers.registry import ProviderSet
 
 
@@ -64,10 +66,17 @@ def candidates(task_input: dict, fallback: list[str], providers: ProviderSet) ->
 
 def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
              fallback: list[str] = (), cache: Optional[ChatCache] = None,
-             sleep=time.sleep) -> dict:
+             attachments: Optional[Attachments] = None, sleep=time.sleep) -> dict:
     """Streams the answer as `token` events. A retryable failure before the first token is
     retried (honouring retry-after), then moves to the next fallback pair."""
     pairs = candidates(task_input, list(fallback), providers)
+    paths = task_input.get("attachments") or []
+    if paths:
+        if attachments is None:
+            raise FileRefused("unsupported_type", "attachments are not available here")
+        parts = [attachments.load(path) for path in paths]
+        # The request (and the cache key) carries the files' content, not just their names
+        task_input = dict(task_input, messages=attach(task_input["messages"], parts))
     for index, (provider, model) in enumerate(pairs):
         last_pair = index == len(pairs) - 1
         key = ChatCache.key(provider.name, model, task_input) if cache else None

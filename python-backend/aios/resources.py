@@ -55,6 +55,10 @@ class WorkerResources:
                              self.settings.sandbox_manager_token.get_secret_value())
 
     @cached_property
+    def attachments(self):
+        return self.settings.attachments()
+
+    @cached_property
     def chat_cache(self) -> ChatCache:
         return ChatCache(self.redis, self.settings.llm_cache_ttl_s)
 

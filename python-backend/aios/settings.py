@@ -1,11 +1,13 @@
 """The web and worker configuration: one validated object, read from env and `.env`."""
 
+from pathlib import Path
 from typing import Optional
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+PROJECT_TMP = Path(__file__).resolve().parents[2] / "tmp"  # shared scratch space
 ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
                     "http://127.0.0.1:3000"]
 
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     anthropic_api_key: Optional[SecretStr] = None
     anthropic_base_url: Optional[str] = None
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-5-5"
     groq_api_key: Optional[SecretStr] = None
     groq_base_url: Optional[str] = None
     groq_model: str = "llama-3.3-70b-versatile"
@@ -57,12 +59,35 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(validation_alias="AIOS_MAX_REQUEST_BYTES", default=4 << 20, gt=0)
     max_input_bytes: int = Field(validation_alias="AIOS_MAX_INPUT_BYTES", default=1 << 20, gt=0)
 
-    @field_validator("aios_cors_origins", "aios_llm_fallback", mode="before")
+    # The user's files: where clients' paths may point, and how much of them chat takes
+    aios_file_roots: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/host_downloads", "/host_documents", str(PROJECT_TMP)])
+    attachment_max_bytes: int = Field(validation_alias="AIOS_ATTACHMENT_MAX_BYTES",
+                                      default=32 << 20, gt=0)
+    attachment_max_text_chars: int = Field(validation_alias="AIOS_ATTACHMENT_MAX_TEXT_CHARS",
+                                           default=200_000, gt=0)
+
+    @field_validator("aios_file_roots")
+    @classmethod
+    def _absolute_roots(cls, value):
+        relative = [root for root in value if not root.startswith("/")]
+        if relative:
+            raise ValueError(f"file roots must be absolute paths, not {relative}")
+        return value
+
+    @field_validator("aios_cors_origins", "aios_llm_fallback", "aios_file_roots", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    def attachments(self):
+        from .files.attachments import AttachmentLimits, Attachments
+        from .files.roots import FileRoots
+        return Attachments(FileRoots(self.aios_file_roots),
+                           AttachmentLimits(self.attachment_max_bytes,
+                                            self.attachment_max_text_chars))
 
     @property
     def broker_url(self) -> str:

@@ -15,6 +15,7 @@ import pytest
 import socketio
 import websockets
 
+from ..files import pdf, png
 from .stack import API_TOKEN, TaskListener, rest_client, wait_for_task, wait_until
 
 COUNTING = "import time\nfor i in range({n}):\n    print(i, flush=True)\n    time.sleep({pause})"
@@ -524,3 +525,58 @@ def test_a_retryable_failure_falls_back_to_the_next_pair(own_stack, fake_openai)
     assert fake_openai.counts["fail-500"] == before + 1
     assert any("trying the next provider" in e["data"]["text"] for e in events
                if e["type"] == "log")
+
+
+@pytest.fixture
+def attachment_stack(own_stack, fake_openai, tmp_path):
+    own_stack.environment.update(OPENAI_API_KEY="sk-fake-key-for-tests",
+                                 OPENAI_BASE_URL=fake_openai.base_url, OPENAI_MODEL="text",
+                                 AIOS_FILE_ROOTS=str(tmp_path / "documents"),
+                                 AIOS_ATTACHMENT_MAX_BYTES=str(1 << 20))
+    (tmp_path / "documents").mkdir()
+    own_stack.worker("w-files")
+    return own_stack.web("web-files"), tmp_path
+
+
+def test_chat_with_an_image_and_a_pdf_attached(attachment_stack, fake_openai):
+    web, tmp_path = attachment_stack
+    png(tmp_path / "documents" / "chart.png", (4000, 1000))
+    pdf(tmp_path / "documents" / "report.pdf", ["Revenue grew 12 percent"])
+    listener = TaskListener(web.url).connect()
+    with rest_client(web) as rest:
+        task_id = rest.post("/api/tasks", json={"kind": "chat", "input": {
+            "messages": [{"role": "user", "content": "summarize"}],
+            "attachments": [str(tmp_path / "documents" / "chart.png"), "report.pdf"]}}
+        ).json()["task_id"]
+        listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+        assert listener.wait_final(task_id) == "succeeded", rest.get(f"/api/tasks/{task_id}").text
+    listener.close()
+    sent = [r for r in fake_openai.requests if r["messages"][-1]["content"][0] ==
+            {"type": "text", "text": "summarize"}][-1]
+    _, image, document = sent["messages"][-1]["content"]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    assert document["type"] == "file" and document["file"]["filename"] == "report.pdf"
+
+
+def test_bad_attachments_are_refused_at_submit_with_the_reason(attachment_stack):
+    web, tmp_path = attachment_stack
+    documents = tmp_path / "documents"
+    (tmp_path / "outside.txt").write_text("secret")
+    (documents / "escape.txt").symlink_to(tmp_path / "outside.txt")
+    (documents / "big.txt").write_bytes(b"x" * ((1 << 20) + 1))
+    (documents / "tool.png").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(200)))
+    cases = {str(tmp_path / "outside.txt"): "outside_roots", "../outside.txt": "outside_roots",
+             "escape.txt": "outside_roots", "missing.pdf": "not_found", "big.txt": "too_large",
+             "tool.png": "unsupported_type", ".": "not_a_file"}
+    listener = TaskListener(web.url).connect()
+    with rest_client(web) as rest:
+        for path, code in cases.items():
+            task_input = {"messages": [{"role": "user", "content": "hi"}], "attachments": [path]}
+            response = rest.post("/api/tasks", json={"kind": "chat", "input": task_input})
+            assert response.status_code == 422, (path, response.text)
+            assert code in response.json()["error"]["message"], (path, response.text)
+            assert "secret" not in response.text
+            ack = listener.call("task:submit", {"kind": "chat", "input": task_input})
+            assert ack["error"]["code"] == "invalid_request" and code in ack["error"]["message"]
+        assert rest.get("/api/tasks").json()["tasks"] == []  # nothing was queued
+    listener.close()

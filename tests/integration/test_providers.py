@@ -1,18 +1,25 @@
 """Each adapter through its real SDK (`openai`, `groq`, `anthropic`, `mistralai`) against
 the fake server's wire protocols."""
 
+import base64
+import io
 import time
 
 import pytest
+from PIL import Image
 
 from aios.providers.base import (AuthenticationFailed, ChatRequest, ContextTooLong, Finish,
                                  ProviderTimeout, ProviderUnavailable, RateLimited, TextDelta,
                                  ToolCall, Usage)
+from aios.files.attachments import AttachmentLimits, Attachments, attach
+from aios.files.roots import FileRoots
 from aios.providers.anthropic_chat import AnthropicChat
 from aios.providers.mistral_chat import MistralChat
 from aios.providers.openai_chat import OpenAIChat
+from aios.providers.registry import ANTHROPIC_MEDIA, GROQ_MEDIA, MISTRAL_MEDIA, OPENAI_MEDIA
 
 from ..fakes.llm_server import FakeLLM
+from ..files import pdf, png
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -30,22 +37,23 @@ def provider(fake, request):
         import openai
         client = openai.OpenAI(api_key="sk-test-key", base_url=fake.base_url, timeout=1.5,
                                max_retries=0)
-        adapter = OpenAIChat("openai", openai, client, "text", [])
+        adapter = OpenAIChat("openai", openai, client, "text", [], OPENAI_MEDIA)
     elif request.param == "mistral":
         from mistralai.client import Mistral, errors
         client = Mistral(api_key="sk-test-key", server_url=fake.mistral_base_url,
                          timeout_ms=1500)
-        adapter = MistralChat(errors, client, "text", [])
+        adapter = MistralChat(errors, client, "text", [], MISTRAL_MEDIA)
     elif request.param == "anthropic":
         import anthropic
         client = anthropic.Anthropic(api_key="sk-test-key", base_url=fake.groq_base_url,
                                      timeout=1.5, max_retries=0)
-        adapter = AnthropicChat(anthropic, client, "text", [])
+        adapter = AnthropicChat(anthropic, client, "text", [], ANTHROPIC_MEDIA)
     else:
         import groq
         client = groq.Groq(api_key="sk-test-key", base_url=fake.groq_base_url, timeout=1.5,
                            max_retries=0)
-        adapter = OpenAIChat("groq", groq, client, "text", [], usage_option=False)
+        adapter = OpenAIChat("groq", groq, client, "text", [], GROQ_MEDIA,
+                             usage_option=False)
     yield adapter
     adapter.close()
 
@@ -70,7 +78,7 @@ def test_streamed_text_usage_and_finish(provider, fake):
 def test_system_messages_become_anthropics_system_field(fake):
     import anthropic
     client = anthropic.Anthropic(api_key="k", base_url=fake.groq_base_url, max_retries=0)
-    adapter = AnthropicChat(anthropic, client, "text", [])
+    adapter = AnthropicChat(anthropic, client, "text", [], ANTHROPIC_MEDIA)
     list(adapter.stream(ChatRequest(model="text", messages=[
         {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])))
     sent = fake.requests[-1]
@@ -112,3 +120,31 @@ def test_a_stall_times_out_promptly(provider):
     with pytest.raises(ProviderTimeout):
         events(provider, "stall")
     assert time.monotonic() - started < 5
+
+
+def test_attachments_reach_each_provider_in_its_own_wire_format(provider, fake, tmp_path):
+    png(tmp_path / "photo.png", (3000, 1000))
+    pdf(tmp_path / "report.pdf", ["Revenue grew"])
+    files = Attachments(FileRoots([str(tmp_path)]), AttachmentLimits(1 << 24, 10_000))
+    messages = attach([{"role": "user", "content": "what is in these?"}],
+                      [files.load("photo.png"), files.load("report.pdf")])
+    got = list(provider.stream(ChatRequest(model="text", messages=messages)))
+    assert got[-1] == Finish("stop")  # the real SDK sent it, the server answered
+    text, image, document = fake.requests[-1]["messages"][-1]["content"]
+    assert text == {"type": "text", "text": "what is in these?"}
+    if provider.name == "anthropic":
+        assert image["type"] == "image" and image["source"]["media_type"] == "image/png"
+        encoded = image["source"]["data"]
+        assert document["type"] == "document"
+        assert document["source"]["data"] == files.load("report.pdf")["data"]
+    else:
+        url = image["image_url"] if provider.name == "mistral" else image["image_url"]["url"]
+        assert image["type"] == "image_url" and url.startswith("data:image/png;base64,")
+        encoded = url.split(",", 1)[1]
+        if provider.name == "openai":  # takes PDFs natively; the others get their text
+            assert document["type"] == "file" and document["file"]["filename"] == "report.pdf"
+        else:
+            assert document == {"type": "text",
+                                 "text": "[attached PDF report.pdf]\n[page 1]\nRevenue grew"}
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as sent_image:
+        assert max(sent_image.size) == provider.media.image_max_side  # scaled to its limit

@@ -2,6 +2,7 @@
 
 from typing import Iterator
 
+from .parts import MediaLimits, anthropic_messages
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
                    StreamEvent, TextDelta, Usage)
@@ -13,24 +14,25 @@ DEFAULT_MAX_TOKENS = 4096  # the Messages API requires one
 
 
 class AnthropicChat:
-    def __init__(self, sdk, client, default_model: str, models: list[str]):
+    def __init__(self, sdk, client, default_model: str, models: list[str], media: MediaLimits):
         self.name = "anthropic"
         self.sdk = sdk
         self.client = client  # built with max_retries=0: retries are ours
         self.default_model = default_model
         self.models = models
+        self.media = media
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
         return guarded_stream(
             self.name, lambda: self.client.messages.create(**self._arguments(request)),
             self._events, self.sdk.APIError, self._error, on_open)
 
-    @staticmethod
-    def _arguments(request: ChatRequest) -> dict:
+    def _arguments(self, request: ChatRequest) -> dict:
         system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
         arguments = {"model": request.model, "stream": True,
                      "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-                     "messages": [m for m in request.messages if m["role"] != "system"]}
+                     "messages": anthropic_messages(
+                         [m for m in request.messages if m["role"] != "system"], self.media)}
         if system:
             arguments["system"] = system
         if request.tools:

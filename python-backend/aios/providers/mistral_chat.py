@@ -4,6 +4,7 @@ reports every HTTP error as one error class with a status code)."""
 import json
 from typing import Iterator
 
+from .parts import MediaLimits, mistral_messages
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
                    StreamEvent, TextDelta, Usage)
@@ -11,21 +12,22 @@ from .streaming import guarded_stream, openai_style_options, retry_after, tool_c
 
 
 class MistralChat:
-    def __init__(self, errors, client, default_model: str, models: list[str]):
+    def __init__(self, errors, client, default_model: str, models: list[str], media: MediaLimits):
         self.name = "mistral"
         self.errors = errors  # mistralai.client.errors
         self.client = client
         self.default_model = default_model
         self.models = models
+        self.media = media
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
         return guarded_stream(
             self.name, lambda: self.client.chat.stream(**self._arguments(request)),
             self._events, self.errors.MistralError, self._error, on_open)
 
-    @staticmethod
-    def _arguments(request: ChatRequest) -> dict:
-        arguments = {"model": request.model, "messages": request.messages}
+    def _arguments(self, request: ChatRequest) -> dict:
+        arguments = {"model": request.model,
+                     "messages": mistral_messages(request.messages, self.media)}
         return dict(arguments, **openai_style_options(request))
 
     def _events(self, stream) -> Iterator[StreamEvent]:

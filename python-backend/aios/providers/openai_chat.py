@@ -4,6 +4,7 @@ llama.cpp) and `groq`."""
 
 from typing import Iterator
 
+from .parts import MediaLimits, openai_messages
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
                    StreamEvent, TextDelta, Usage)
@@ -15,12 +16,13 @@ class OpenAIChat:
     max_retries=0: retries are ours, one policy for every provider."""
 
     def __init__(self, name: str, sdk, client, default_model: str, models: list[str],
-                 usage_option: bool = True):
+                 media: MediaLimits, usage_option: bool = True):
         self.name = name
         self.sdk = sdk
         self.client = client
         self.default_model = default_model
         self.models = models
+        self.media = media
         self.usage_option = usage_option  # Groq reports usage in x_groq without asking
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
@@ -29,7 +31,8 @@ class OpenAIChat:
             self._events, self.sdk.APIError, self._error, on_open)
 
     def _arguments(self, request: ChatRequest) -> dict:
-        arguments = {"model": request.model, "messages": request.messages, "stream": True}
+        arguments = {"model": request.model, "stream": True,
+                     "messages": openai_messages(request.messages, self.media)}
         if self.usage_option:
             arguments["stream_options"] = {"include_usage": True}
         return dict(arguments, **openai_style_options(request))

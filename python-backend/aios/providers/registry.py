@@ -5,6 +5,7 @@ from typing import Callable, Optional
 
 from ..settings import Settings
 from .base import NoProviderConfigured, Provider
+from .parts import MediaLimits
 
 NO_KEY_HINT = ("no LLM provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, "
                "GROQ_API_KEY or MISTRAL_API_KEY, or "
@@ -31,7 +32,7 @@ def _openai(settings: Settings) -> Provider:
     from .openai_chat import OpenAIChat
     sdk, client = _openai_client(settings.openai_api_key.get_secret_value(),
                                  settings.openai_base_url, settings)
-    return OpenAIChat("openai", sdk, client, settings.openai_model, OPENAI_MODELS)
+    return OpenAIChat("openai", sdk, client, settings.openai_model, OPENAI_MODELS, OPENAI_MEDIA)
 
 
 def _compatible(settings: Settings) -> Provider:
@@ -40,7 +41,7 @@ def _compatible(settings: Settings) -> Provider:
     sdk, client = _openai_client(key.get_secret_value() if key else None,
                                  settings.openai_compatible_base_url, settings)
     return OpenAIChat("openai_compatible", sdk, client, settings.openai_compatible_model,
-                      [settings.openai_compatible_model])
+                      [settings.openai_compatible_model], COMPATIBLE_MEDIA)
 
 
 def _groq(settings: Settings) -> Provider:
@@ -50,7 +51,8 @@ def _groq(settings: Settings) -> Provider:
     client = groq.Groq(api_key=settings.groq_api_key.get_secret_value(),
                        base_url=settings.groq_base_url, timeout=settings.llm_timeout_s,
                        max_retries=0)
-    return OpenAIChat("groq", groq, client, settings.groq_model, GROQ_MODELS, usage_option=False)
+    return OpenAIChat("groq", groq, client, settings.groq_model, GROQ_MODELS, GROQ_MEDIA,
+                      usage_option=False)
 
 
 def _anthropic(settings: Settings) -> Provider:
@@ -60,7 +62,8 @@ def _anthropic(settings: Settings) -> Provider:
     client = anthropic.Anthropic(api_key=settings.anthropic_api_key.get_secret_value(),
                                  base_url=settings.anthropic_base_url,
                                  timeout=settings.llm_timeout_s, max_retries=0)
-    return AnthropicChat(anthropic, client, settings.anthropic_model, ANTHROPIC_MODELS)
+    return AnthropicChat(anthropic, client, settings.anthropic_model, ANTHROPIC_MODELS,
+                         ANTHROPIC_MEDIA)
 
 
 def _mistral(settings: Settings) -> Provider:
@@ -70,11 +73,21 @@ def _mistral(settings: Settings) -> Provider:
     client = Mistral(api_key=settings.mistral_api_key.get_secret_value(),
                      server_url=settings.mistral_base_url,
                      timeout_ms=int(settings.llm_timeout_s * 1000))
-    return MistralChat(errors, client, settings.mistral_model, MISTRAL_MODELS)
+    return MistralChat(errors, client, settings.mistral_model, MISTRAL_MODELS, MISTRAL_MEDIA)
 
 
+MB = 1 << 20
+# What each provider takes (their documented limits): larger images are scaled down here,
+# so that an upload is not wasted on pixels the provider would drop, or refused outright.
+OPENAI_MEDIA = MediaLimits(image_max_side=2048, image_max_bytes=20 * MB, native_documents=True)
+ANTHROPIC_MEDIA = MediaLimits(image_max_side=1568, image_max_bytes=5 * MB, native_documents=True)
+GROQ_MEDIA = MediaLimits(image_max_side=2048, image_max_bytes=3 * MB, native_documents=False)
+MISTRAL_MEDIA = MediaLimits(image_max_side=2048, image_max_bytes=10 * MB, native_documents=False)
+# Ollama, LM Studio, llama.cpp: vision models vary; documents are text to them
+COMPATIBLE_MEDIA = MediaLimits(image_max_side=2048, image_max_bytes=10 * MB,
+                               native_documents=False)
 MISTRAL_MODELS = ["mistral-large-latest", "mistral-small-latest", "codestral-latest"]
-ANTHROPIC_MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"]
+ANTHROPIC_MODELS = ["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"]
 OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini"]
 GROQ_MODELS = ["llama-3.3-70b-versatile", "llama-3.1-8b-instant", "openai/gpt-oss-20b"]
 PROVIDERS = {spec.name: spec for spec in (

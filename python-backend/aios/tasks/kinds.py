@@ -2,7 +2,10 @@
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator)
+
+from ..files.roots import FileRefused
 
 
 class Input(BaseModel):
@@ -21,6 +24,9 @@ class CodeInput(Input):
     timeout_s: Optional[float] = Field(default=None, gt=0, le=600)
 
 
+MAX_ATTACHMENTS = 16
+
+
 class ChatMessage(Input):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -33,6 +39,23 @@ class ChatInput(Input):
     temperature: Optional[float] = Field(default=None, ge=0, le=2)
     max_tokens: Optional[int] = Field(default=None, gt=0)
     cache: bool = True  # temperature 0 answers may come from the cache; false: never
+    attachments: list[str] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+    @field_validator("attachments")
+    @classmethod
+    def _files_exist_and_fit(cls, paths: list[str], info: ValidationInfo) -> list[str]:
+        # With the file settings in the context (the web at submit), a bad path is a 422 at
+        # once rather than a failed task later; the worker checks again when it reads.
+        files = (info.context or {}).get("files")
+        if files:
+            if paths and not any(m.role == "user" for m in info.data.get("messages", [])):
+                raise ValueError("attachments need a user message to go with")
+            for path in paths:
+                try:
+                    files.inspect(path)
+                except FileRefused as exc:
+                    raise ValueError(f"{exc.code}: {exc}") from None
+        return paths
 
 
 KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput, "chat": ChatInput}
@@ -47,7 +70,7 @@ class BadTaskInput(ValueError):
         self.status = status
 
 
-def validate_input(kind: object, task_input: object) -> dict:
+def validate_input(kind: object, task_input: object, context: Optional[dict] = None) -> dict:
     if kind in LATER:
         raise BadTaskInput(f"task kind {kind!r} is not available yet ({LATER[kind]} is not "
                            "part of this release); available: " + ", ".join(KINDS))
@@ -56,7 +79,8 @@ def validate_input(kind: object, task_input: object) -> dict:
     if not isinstance(task_input, dict):
         raise BadTaskInput("`input` must be a JSON object")
     try:
-        return KINDS[kind].model_validate(task_input).model_dump(exclude_none=True)
+        return KINDS[kind].model_validate(task_input, context=context).model_dump(
+            exclude_none=True)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
                              for e in exc.errors())

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from .events import EventLog, new_event
 from ..chat import run_chat
+from ..files.roots import FileRefused
 from ..providers.base import ProviderError
 from .sandbox_client import SandboxError
 from .store import TaskStore
@@ -69,7 +70,9 @@ def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
     try:
         settings = deps.settings
         return run_chat(ctx, task_input, deps.providers, settings.llm_max_retries,
-                        settings.aios_llm_fallback, deps.chat_cache)
+                        settings.aios_llm_fallback, deps.chat_cache, deps.attachments)
+    except FileRefused as exc:
+        raise TaskFailed("bad_attachment", str(exc)) from exc
     except ProviderError as exc:
         if ctx.cancelled.is_set():
             raise Cancelled() from exc

@@ -25,12 +25,14 @@ class Submitted:
 
 class TaskService:
     def __init__(self, store: TaskStore, log: EventLog, enqueue: Callable[[str], None],
-                 revoke: Callable[[str], None], max_input_bytes: int):
+                 revoke: Callable[[str], None], max_input_bytes: int,
+                 validation_context: Optional[dict] = None):
         self.store = store
         self.log = log
         self.enqueue = enqueue
         self.revoke = revoke
         self.max_input_bytes = max_input_bytes
+        self.validation_context = validation_context  # e.g. {"files": ...} for attachments
 
     @staticmethod
     def new_id() -> str:
@@ -42,7 +44,7 @@ class TaskService:
             raise BadTaskInput("task_id must be 8-64 letters, digits, '-' or '_'")
         if len(json.dumps(task_input)) > self.max_input_bytes:
             raise BadTaskInput(f"input is larger than {self.max_input_bytes} bytes", status=413)
-        clean = validate_input(kind, task_input)
+        clean = validate_input(kind, task_input, self.validation_context)
         event = new_event(task_id, "status", {"status": "queued"})
         seq = self.store.create(task_id, kind, clean, event)
         if not seq:

@@ -47,7 +47,8 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.extensions["aios.tasks"] = TaskService(
         store, events, enqueue=lambda task_id: enqueue(celery, task_id),
         revoke=lambda task_id: celery.control.revoke(task_id),
-        max_input_bytes=settings.max_input_bytes)
+        max_input_bytes=settings.max_input_bytes,
+        validation_context={"files": settings.attachments()})
     app.extensions["aios.redis"] = redis
 
     gate = SubscriptionGate(fetch=events.after)

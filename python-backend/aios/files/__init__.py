@@ -1,0 +1,1 @@
+"""The user's files: confinement to the allowed roots, content sniffing, and attachments."""
