@@ -1,9 +1,10 @@
 """The Celery application: reliable delivery settings, the task functions, the watchdog."""
 
 import logging
+import sys
 import time
 
-from celery import Celery, bootsteps, shared_task
+from celery import Celery, bootsteps, shared_task, signals
 
 from .resources import worker_resources
 from .settings import Settings
@@ -48,6 +49,15 @@ def enqueue(celery: Celery, task_id: str) -> None:
 def run_task(self, task_id: str) -> str:
     """Transport only: the run itself lives in TaskRunner."""
     return worker_resources(self.app.aios_settings).runner.execute(task_id)
+
+
+@signals.worker_process_init.connect
+def _hand_the_gil_over_sooner(**_):
+    """A task's helper threads (the token sender, the cancel watcher) wait on Redis while the
+    task's own thread parses a provider's stream without pause. With Python's default 5 ms
+    switch interval each of their waits costs up to 5 ms more to get the GIL back; at 1 ms,
+    tokens reach the client sooner and the stream reads no slower."""
+    sys.setswitchinterval(0.001)
 
 
 @shared_task(name="aios.noop")

@@ -40,8 +40,12 @@ class OpenAIChat:
     def _events(self, stream) -> Iterator[StreamEvent]:
         calls: dict[int, dict] = {}
         finish = None
+        in_x_groq = not self.usage_option
         for chunk in stream:
-            usage = chunk.usage or getattr(getattr(chunk, "x_groq", None), "usage", None)
+            usage = chunk.usage
+            if in_x_groq and not usage:  # looked up only for Groq: a missing attribute of an
+                # SDK model is an exception inside, dear at 2,000 chunks an answer
+                usage = getattr(getattr(chunk, "x_groq", None), "usage", None)
             if usage:  # OpenAI: a last chunk with empty choices; Groq: x_groq.usage
                 yield Usage(usage.prompt_tokens, usage.completion_tokens)
             for choice in chunk.choices:
