@@ -93,32 +93,44 @@ def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
         parts = [attachments.load(path) for path in paths]
         # The request (and the cache key) carries the files' content, not just their names
         task_input = dict(task_input, messages=attach(task_input["messages"], parts))
+    cached = cache is not None and ChatCache.applies(task_input)
+
+    def answer_with(provider, model: str) -> dict:
+        key = ChatCache.key(provider.name, model, task_input) if cached else None
+        if cached:
+            hit = cache.get(key)
+            if hit:
+                ctx.emit("token", {"text": hit["text"]})
+                return dict(hit, cached=True)
+        request = ChatRequest(model=model, messages=task_input["messages"],
+                              temperature=task_input.get("temperature"),
+                              max_tokens=task_input.get("max_tokens"))
+        result = stream_answer(ctx, request, provider, max_retries, sleep)
+        if cached:
+            cache.put(key, result)
+        return result
+    return with_fallback(ctx, pairs, answer_with)
+
+
+def with_fallback(ctx, pairs: list, answer_with: Callable) -> dict:
+    """answer_with(provider, model) for each pair in turn, while the failure is retryable
+    and came before the first token."""
     for index, (provider, model) in enumerate(pairs):
-        last_pair = index == len(pairs) - 1
-        key = ChatCache.key(provider.name, model, task_input) if cache else None
-        if cache and ChatCache.applies(task_input):
-            cached = cache.get(key)
-            if cached:
-                ctx.emit("token", {"text": cached["text"]})
-                return dict(cached, cached=True)
         try:
-            result = _stream_with_retries(ctx, task_input, provider, model, max_retries, sleep)
+            return answer_with(provider, model)
         except ProviderError as exc:
+            last_pair = index == len(pairs) - 1
             if last_pair or not exc.retryable or exc.after_first_token or ctx.cancelled.is_set():
                 raise
             ctx.emit("log", {"text": f"{provider.name}/{model} failed ({exc.code}): "
                                      "trying the next provider\n"})
-            continue
-        if cache and ChatCache.applies(task_input):
-            cache.put(key, result)
-        return result
+    raise AssertionError("no candidate pairs")  # candidates() always gives one at least
 
 
-def _stream_with_retries(ctx, task_input: dict, provider, model: str, max_retries: int,
-                         sleep) -> dict:
-    request = ChatRequest(model=model, messages=task_input["messages"],
-                          temperature=task_input.get("temperature"),
-                          max_tokens=task_input.get("max_tokens"))
+def stream_answer(ctx, request: ChatRequest, provider, max_retries: int,
+                  sleep=time.sleep) -> dict:
+    """One answer of one provider, its text streamed as `token` events; retried while
+    nothing was streamed yet."""
     for attempt in range(max_retries + 1):
         coalescer = TokenCoalescer(lambda text: ctx.emit("token", {"text": text}))
         parts, answer = [], {"usage": None, "finish_reason": None, "tool_calls": []}
@@ -143,5 +155,6 @@ def _stream_with_retries(ctx, task_input: dict, provider, model: str, max_retrie
         finally:
             coalescer.close()
         return {"text": "".join(parts), "usage": answer["usage"], "provider": provider.name,
-                "model": model, "finish_reason": answer["finish_reason"],
+                "model": request.model, "finish_reason": answer["finish_reason"],
                 **({"tool_calls": answer["tool_calls"]} if answer["tool_calls"] else {})}
+    raise AssertionError("unreachable: the last attempt returns or raises")

@@ -59,6 +59,11 @@ class WorkerResources:
         return self.settings.attachments()
 
     @cached_property
+    def agent_sessions(self):
+        from .agent.sessions import AgentSessions
+        return AgentSessions(self.redis, self.settings.agent_session_ttl_s)
+
+    @cached_property
     def chat_cache(self) -> ChatCache:
         return ChatCache(self.redis, self.settings.llm_cache_ttl_s)
 

@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     attachment_max_text_chars: int = Field(validation_alias="AIOS_ATTACHMENT_MAX_TEXT_CHARS",
                                            default=200_000, gt=0)
 
+    # The agent and its tools
+    agent_max_steps: int = Field(validation_alias="AIOS_AGENT_MAX_STEPS", default=12, ge=1, le=100)
+    agent_max_seconds: float = Field(validation_alias="AIOS_AGENT_MAX_SECONDS", default=600.0, gt=0)
+    agent_max_tokens: int = Field(validation_alias="AIOS_AGENT_MAX_TOKENS", default=200_000, gt=0)
+    agent_session_ttl_s: int = Field(validation_alias="AIOS_AGENT_SESSION_TTL_S", default=86400, gt=0)
+    tool_result_max_chars: int = Field(validation_alias="AIOS_TOOL_RESULT_MAX_CHARS", default=20_000, gt=0)
+    chromium_path: str = Field(validation_alias="AIOS_CHROMIUM_PATH", default="/usr/bin/chromium")
+    browse_timeout_s: float = Field(validation_alias="AIOS_BROWSE_TIMEOUT_S", default=20.0, gt=0)
+    browse_max_page_bytes: int = Field(validation_alias="AIOS_BROWSE_MAX_PAGE_BYTES", default=5 << 20, gt=0)
+    # host or host:port entries the browser may reach although they are loopback/private
+    aios_browse_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("aios_file_roots")
     @classmethod
     def _absolute_roots(cls, value):
@@ -75,7 +87,8 @@ class Settings(BaseSettings):
             raise ValueError(f"file roots must be absolute paths, not {relative}")
         return value
 
-    @field_validator("aios_cors_origins", "aios_llm_fallback", "aios_file_roots", mode="before")
+    @field_validator("aios_cors_origins", "aios_llm_fallback", "aios_file_roots",
+                     "aios_browse_allowlist", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):

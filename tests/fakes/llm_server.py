@@ -36,9 +36,27 @@ def error(status: int, message: str, code: str, headers=None) -> JSONResponse:
 TOOL_CALLS = [("call_1", "get_weather", '{"city": "Paris", "unit": "celsius"}'),
               ("call_2", "get_time", '{"timezone": "Europe/Paris"}')]
 
+# Scripted models ("script:NAME") for agent tests: turn N of a conversation (N = the number
+# of assistant messages so far) asks for tools, or answers text; past the end: "done".
+SCRIPTS: dict[str, list[dict]] = {
+    "code5": [{"tools": [("run_code", {"language": "python", "code": f"print({i} * 7)"})]}
+              for i in range(5)] + [{"text": "Five runs done."}],
+}
+
+
+def scripted_turn(scripts: dict, model: str, messages: list[dict]) -> dict:
+    turns = scripts[model.split(":", 1)[1]]
+    n = sum(1 for m in messages if m.get("role") == "assistant")
+    turn = turns[n] if n < len(turns) else {"text": "done"}
+    if "tools" in turn:
+        return {"tools": [(f"call_{n}_{i}", name, json.dumps(arguments))
+                          for i, (name, arguments) in enumerate(turn["tools"])]}
+    return turn
+
 
 class FakeLLM:
-    def __init__(self):
+    def __init__(self, scripts: dict | None = None):
+        self.scripts = dict(SCRIPTS, **(scripts or {}))
         self.requests: list[dict] = []
         self.disconnects: list[float] = []
         self.counts: dict[str, int] = {}
@@ -81,15 +99,18 @@ class FakeLLM:
         path = request.url.path
         flavor = "groq" if path.startswith("/openai/") else \
             "mistral" if path.startswith("/mistral/") else "openai"
-        return StreamingResponse(self.events(model, flavor), media_type="text/event-stream")
+        turn = scripted_turn(self.scripts, model, body["messages"]) \
+            if model.startswith("script:") else None
+        return StreamingResponse(self.events(model, flavor, turn),
+                                 media_type="text/event-stream")
 
-    async def events(self, model: str, flavor: str):
+    async def events(self, model: str, flavor: str, turn: dict | None = None):
         groq = flavor == "groq"
         usage = {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7}
+        calls = TOOL_CALLS if model == "tools" else (turn or {}).get("tools")
         try:
-            if model == "tools":
-                for call_id, name, arguments in TOOL_CALLS:
-                    index = int(call_id[-1]) - 1
+            if calls:
+                for index, (call_id, name, arguments) in enumerate(calls):
                     yield chunk(model, {"tool_calls": [{"index": index, "id": call_id,
                                                         "type": "function",
                                                         "function": {"name": name, "arguments": ""}}]})
@@ -100,9 +121,9 @@ class FakeLLM:
                         yield chunk(model, {"tool_calls": [{"index": index, "function": function}]})
                 finish = "tool_calls"
             else:
-                count, pause = token_plan(model)
-                for i in range(count):
-                    yield chunk(model, {"content": token(model, i)})
+                tokens, pause = plan_tokens(model, turn)
+                for i, text in enumerate(tokens):
+                    yield chunk(model, {"content": text})
                     usage["completion_tokens"] += 1
                     if model == "cut" and i == 1:
                         raise ConnectionAbortedError("the fake cuts the stream")
@@ -140,9 +161,12 @@ class FakeLLM:
             status, kind, message = failures[model]
             return JSONResponse({"type": "error", "error": {"type": kind, "message": message}},
                                 status, headers={"retry-after": "1"} if status == 429 else None)
-        return StreamingResponse(self.anthropic_events(model), media_type="text/event-stream")
+        turn = scripted_turn(self.scripts, model, body["messages"]) \
+            if model.startswith("script:") else None
+        return StreamingResponse(self.anthropic_events(model, turn),
+                                 media_type="text/event-stream")
 
-    async def anthropic_events(self, model: str):
+    async def anthropic_events(self, model: str, turn: dict | None = None):
         def event(kind: str, data: dict) -> str:
             return f"event: {kind}\ndata: {json.dumps(dict(data, type=kind))}\n\n"
         yield event("message_start", {"message": {
@@ -150,8 +174,9 @@ class FakeLLM:
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": 7, "output_tokens": 1}}})
         try:
-            if model == "tools":
-                for index, (call_id, name, arguments) in enumerate(TOOL_CALLS):
+            calls = TOOL_CALLS if model == "tools" else (turn or {}).get("tools")
+            if calls:
+                for index, (call_id, name, arguments) in enumerate(calls):
                     yield event("content_block_start", {"index": index, "content_block": {
                         "type": "tool_use", "id": call_id, "name": name, "input": {}}})
                     for i in range(0, len(arguments), 5):
@@ -160,12 +185,13 @@ class FakeLLM:
                     yield event("content_block_stop", {"index": index})
                 stop, produced = "tool_use", 12
             else:
-                count, pause = token_plan(model)
+                tokens, pause = plan_tokens(model, turn)
+                count = len(tokens)
                 yield event("content_block_start", {"index": 0, "content_block": {
                     "type": "text", "text": ""}})
-                for i in range(count):
+                for i, text in enumerate(tokens):
                     yield event("content_block_delta", {"index": 0, "delta": {
-                        "type": "text_delta", "text": token(model, i)}})
+                        "type": "text_delta", "text": text}})
                     if model == "cut" and i == 1:
                         raise ConnectionAbortedError("the fake cuts the stream")
                     if model == "stall" and i == 0:
@@ -179,6 +205,14 @@ class FakeLLM:
         except asyncio.CancelledError:
             self.disconnects.append(time.monotonic())
             raise
+
+
+def plan_tokens(model: str, turn: dict | None) -> tuple[list[str], float]:
+    if turn is not None:  # a scripted text answer, word by word
+        words = turn["text"].split(" ")
+        return [w + " " for w in words[:-1]] + words[-1:], 0.0
+    count, pause = token_plan(model)
+    return [token(model, i) for i in range(count)], pause
 
 
 def token_plan(model: str) -> tuple[int, float]:

@@ -4,6 +4,8 @@ from aios.tasks.kinds import BadTaskInput, validate_input
 
 
 def test_valid_inputs_are_normalised():
+    assert validate_input("agent", {"goal": "g", "tools": ["browse"]}) == {
+        "goal": "g", "tools": ["browse"]}
     assert validate_input("echo", {"text": "hi"}) == {"text": "hi"}
     code = validate_input("code", {"language": "bash", "code": "ls"})
     assert code == {"language": "bash", "code": "ls", "stdin": "", "files": {}}
@@ -11,7 +13,11 @@ def test_valid_inputs_are_normalised():
 
 @pytest.mark.parametrize("kind, task_input, says", [
     ("nope", {}, "unknown task kind 'nope'"),
-    ("agent", {"goal": "x"}, "not available yet"),
+    ("agent", {}, "either `goal`"),
+    ("agent", {"goal": "x", "messages": [{"role": "user", "content": "y"}]}, "not both"),
+    ("agent", {"goal": "x", "tools": ["run_code", "rm_rf"]}, "unknown tools \\['rm_rf'\\]"),
+    ("agent", {"goal": "x", "session_id": "../../etc"}, "session_id"),
+    ("agent", {"goal": "x", "max_steps": 0}, "max_steps"),
     ("chat", {"messages": []}, "messages"),
     ("chat", {"messages": [{"role": "robot", "content": "x"}]}, "role"),
     ("echo", "text", "must be a JSON object"),

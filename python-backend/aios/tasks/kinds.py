@@ -3,7 +3,7 @@
 from typing import Literal, Optional
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator)
+                      field_validator, model_validator)
 
 from ..files.roots import FileRefused
 
@@ -58,8 +58,35 @@ class ChatInput(Input):
         return paths
 
 
-KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput, "chat": ChatInput}
-LATER = {"agent": "the agent"}
+class AgentInput(Input):
+    goal: Optional[str] = Field(default=None, min_length=1)
+    messages: Optional[list[ChatMessage]] = Field(default=None, min_length=1)
+    provider: Optional[str] = None
+    model: Optional[str] = None
+    tools: Optional[list[str]] = None  # default: every built-in tool
+    max_steps: Optional[int] = Field(default=None, ge=1, le=100)
+    session_id: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    temperature: Optional[float] = Field(default=None, ge=0, le=2)
+    max_tokens: Optional[int] = Field(default=None, gt=0)
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, names: list[str]) -> list[str]:
+        from ..tools.registry import TOOLS
+        unknown = [n for n in names if n not in TOOLS.names()]
+        if unknown:
+            raise ValueError(f"unknown tools {unknown}; available: {', '.join(TOOLS.names())}")
+        return names
+
+    @model_validator(mode="after")
+    def _goal_or_messages(self) -> "AgentInput":
+        if (self.goal is None) == (self.messages is None):
+            raise ValueError("give either `goal` (a string) or `messages`, not both")
+        return self
+
+
+KINDS: dict[str, type[Input]] = {"echo": EchoInput, "code": CodeInput, "chat": ChatInput,
+                                 "agent": AgentInput}
 
 
 class BadTaskInput(ValueError):
@@ -71,9 +98,6 @@ class BadTaskInput(ValueError):
 
 
 def validate_input(kind: object, task_input: object, context: Optional[dict] = None) -> dict:
-    if kind in LATER:
-        raise BadTaskInput(f"task kind {kind!r} is not available yet ({LATER[kind]} is not "
-                           "part of this release); available: " + ", ".join(KINDS))
     if kind not in KINDS:
         raise BadTaskInput(f"unknown task kind {kind!r}; available: {', '.join(KINDS)}")
     if not isinstance(task_input, dict):

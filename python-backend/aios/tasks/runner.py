@@ -33,6 +33,7 @@ class RunContext:
         self.task_id = task_id
         self.events = events
         self.cancelled = cancelled
+        self.deadline_reached = False  # set by a kind that enforces its own wall-time limit
         self._abort: Optional[Callable[[], None]] = None
 
     def emit(self, type_: str, data: dict) -> None:
@@ -46,6 +47,10 @@ class RunContext:
 
     def abort(self) -> None:
         self.cancelled.set()
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stop what blocks now (a stream, a sandbox run), without cancelling the task."""
         if self._abort:
             self._abort()
 
@@ -79,7 +84,25 @@ def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
         raise TaskFailed(exc.code, str(exc)) from exc
 
 
-RUNNERS = {"echo": run_echo, "code": run_code, "chat": run_chat_task}
+def run_agent_task(ctx: RunContext, task_input: dict, deps) -> dict:
+    from ..agent.loop import Stopped
+    from ..agent.sessions import SessionBusy
+    from ..agent.task import agent_task
+    try:
+        return agent_task(ctx, task_input, deps, deps.agent_sessions)
+    except Stopped as exc:
+        raise Cancelled() from exc
+    except SessionBusy as exc:
+        raise TaskFailed("session_busy", str(exc)) from exc
+    except KeyError as exc:  # an unknown tool name (the web checks too)
+        raise TaskFailed("invalid_request", str(exc.args[0])) from exc
+    except ProviderError as exc:
+        if ctx.cancelled.is_set():
+            raise Cancelled() from exc
+        raise TaskFailed(exc.code, str(exc)) from exc
+
+
+RUNNERS = {"echo": run_echo, "code": run_code, "chat": run_chat_task, "agent": run_agent_task}
 
 
 class TaskRunner:

@@ -1,4 +1,5 @@
-"""The worker's client of the sandbox manager: one-shot runs with streamed output."""
+"""The worker's client of the sandbox manager: one-shot runs and session sandboxes, with
+streamed output."""
 
 import json
 from typing import Callable
@@ -24,9 +25,36 @@ class SandboxClient:
     def run(self, body: dict, on_output: OnOutput, owner: str, register_close=None) -> dict:
         """Streams output to on_output and returns the result. register_close receives a
         function that aborts the run from another thread (the manager then kills it)."""
+        return self._streamed("/v1/run", dict(body, owner=owner), on_output, register_close)
+
+    def create_session(self, owner: str, ttl_s: float, timeout_s: float) -> str:
+        """A sandbox whose files persist across execs, until destroy() or its TTL."""
         try:
-            with self.http.stream("POST", "/v1/run", params={"stream": "true"},
-                                  json=dict(body, owner=owner)) as response:
+            response = self.http.post("/v1/sandboxes", json={
+                "owner": owner, "ttl_s": ttl_s, "timeout_s": timeout_s})
+        except httpx.HTTPError as exc:
+            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+        if response.status_code != 201:
+            raise _error_of(response)
+        return response.json()["id"]
+
+    def exec(self, sandbox_id: str, body: dict, on_output: OnOutput,
+             register_close=None) -> dict:
+        return self._streamed(f"/v1/sandboxes/{sandbox_id}/exec", body, on_output,
+                              register_close)
+
+    def destroy(self, sandbox_id: str) -> None:
+        try:
+            response = self.http.delete(f"/v1/sandboxes/{sandbox_id}")
+        except httpx.HTTPError as exc:
+            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+        if response.status_code not in (204, 404):
+            raise _error_of(response)
+
+    def _streamed(self, path: str, body: dict, on_output: OnOutput, register_close) -> dict:
+        try:
+            with self.http.stream("POST", path, params={"stream": "true"},
+                                  json=body) as response:
                 if register_close:
                     register_close(lambda: shut_down(response))
                 if response.status_code != 200:

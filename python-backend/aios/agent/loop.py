@@ -1,0 +1,174 @@
+"""The agent loop: call the model with the enabled tools, run what it asks for, feed the
+results back, until it answers without tools or a limit (steps, wall time, tokens) is hit."""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ..chat import stream_answer, with_fallback
+from ..providers.base import ChatRequest
+from ..tools.base import Tool, ToolContext, ToolError, spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentLimits:
+    max_steps: int
+    max_seconds: float
+    max_tokens: int
+
+
+class Stopped(Exception):
+    """The run was cancelled (the caller turns it into the `cancelled` status)."""
+
+
+def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits: AgentLimits,
+              max_retries: int, options: Optional[dict] = None) -> dict:
+    """Returns {text, steps, usage, provider, model, finish_reason, stopped?} and the whole
+    conversation (for the session) as `messages`. ctx is the task's RunContext."""
+    by_name = {tool.name: tool for tool in tools}
+    tool_ctx = ToolContext(ctx.task_id, ctx.emit, ctx.cancelled, ctx.on_cancel)
+    conversation = list(messages)
+    steps, usage = [], {"input_tokens": 0, "output_tokens": 0}
+    deadline = Deadline(limits.max_seconds, ctx)
+    answer, stopped = None, None
+    try:
+        for step in range(1, limits.max_steps + 1):
+            answer = _model_turn(ctx, conversation, pairs, tools, max_retries, options or {})
+            pairs = [(p, m) for p, m in pairs if p.name == answer["provider"]
+                     and m == answer["model"]] or pairs  # the run keeps the pair that answered
+            for key in usage:
+                usage[key] += (answer.get("usage") or {}).get(key, 0)
+            calls = answer.get("tool_calls", [])
+            conversation.append({"role": "assistant", "content": answer["text"],
+                                 **({"tool_calls": calls} if calls else {})})
+            steps.append({"step": step, "text": answer["text"], "tool_calls": []})
+            if not calls:
+                break
+            for index, call in enumerate(calls):
+                try:
+                    _check(ctx, deadline)
+                    output, is_error = _run_tool(by_name, call, tool_ctx, ctx)
+                except DeadlineReached:
+                    # Every call gets its result, or the conversation cannot go on later
+                    for skipped in calls[index:]:
+                        conversation.append(_tool_message(skipped, NOT_RUN, True))
+                    raise
+                steps[-1]["tool_calls"].append(dict(call, output=output, is_error=is_error))
+                conversation.append(_tool_message(call, output, is_error))
+            if usage["input_tokens"] + usage["output_tokens"] >= limits.max_tokens:
+                stopped = "max_tokens"
+                break
+            _check(ctx, deadline)
+        else:
+            stopped = "max_steps"
+    except DeadlineReached:
+        stopped = "max_seconds"
+    finally:
+        deadline.cancel()
+        _clean_up(tool_ctx)
+    if stopped:
+        ctx.emit("log", {"text": f"agent stopped: {LIMIT_TEXT[stopped]}\n"})
+    return {"text": answer["text"] if answer else "",
+            "steps": steps, "usage": usage,
+            "provider": answer["provider"] if answer else None,
+            "model": answer["model"] if answer else None,
+            "finish_reason": answer["finish_reason"] if answer and not stopped else stopped,
+            **({"stopped": stopped} if stopped else {}),
+            "messages": conversation}
+
+
+NOT_RUN = "not run: the agent ran out of time"
+
+
+def _tool_message(call: dict, output: str, is_error: bool) -> dict:
+    return {"role": "tool", "tool_call_id": call["id"], "name": call["name"],
+            "content": output, "is_error": is_error}
+
+
+LIMIT_TEXT = {"max_steps": "it reached its maximum number of steps",
+              "max_seconds": "it ran out of time",
+              "max_tokens": "it used up its token budget"}
+
+
+def _model_turn(ctx, conversation, pairs, tools, max_retries, options) -> dict:
+    def answer_with(provider, model):
+        request = ChatRequest(model=model, messages=conversation,
+                              tools=[spec(tool) for tool in tools],
+                              temperature=options.get("temperature"),
+                              max_tokens=options.get("max_tokens"))
+        return stream_answer(ctx, request, provider, max_retries)
+    try:
+        return with_fallback(ctx, pairs, answer_with)
+    except Exception:
+        if ctx.deadline_reached:
+            raise DeadlineReached() from None
+        raise
+
+
+def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx) -> tuple[str, bool]:
+    ctx.emit("tool_call", {"id": call["id"], "name": call["name"],
+                           "arguments": call["arguments"]})
+    tool = by_name.get(call["name"])
+    ctx.on_cancel(lambda: None)  # a tool that blocks registers its own abort
+    try:
+        if tool is None:
+            raise ToolError(f"there is no tool {call['name']!r}; the tools are: "
+                            f"{', '.join(by_name) or 'none'}")
+        result = tool.run(call["arguments"], tool_ctx)
+        output, is_error = result if isinstance(result, str) else json.dumps(result), False
+    except ToolError as exc:
+        output, is_error = str(exc), True
+    except Exception as exc:  # noqa: BLE001 - a broken tool must not end the run
+        log.exception("tool %s failed", call["name"])
+        output, is_error = f"the tool failed unexpectedly: {type(exc).__name__}: {exc}", True
+    if ctx.cancelled.is_set():
+        raise Stopped()
+    if ctx.deadline_reached:
+        raise DeadlineReached()
+    ctx.emit("tool_result", {"id": call["id"], "name": call["name"], "output": output,
+                             "is_error": is_error})
+    return output, is_error
+
+
+def _check(ctx, deadline: "Deadline") -> None:  # noqa: ARG001 - read at each boundary
+    if ctx.cancelled.is_set():
+        raise Stopped()
+    if ctx.deadline_reached:
+        raise DeadlineReached()
+
+
+def _clean_up(tool_ctx: ToolContext) -> None:
+    for cleanup in reversed(tool_ctx.cleanups):
+        try:
+            cleanup()
+        except Exception:  # noqa: BLE001 - the others still run; the reaper is the backstop
+            log.warning("agent cleanup failed", exc_info=True)
+
+
+class DeadlineReached(Exception):
+    pass
+
+
+class Deadline:
+    """At the wall-time limit, interrupts whatever blocks (a model stream, a sandbox run)
+    the way a cancel does, but the run ends as stopped, not cancelled."""
+
+    def __init__(self, seconds: float, ctx):
+        self.ctx = ctx
+        ctx.deadline_reached = False
+        self.timer = threading.Timer(seconds, self._reached)
+        self.timer.daemon = True
+        self.started = time.monotonic()
+        self.timer.start()
+
+    def _reached(self) -> None:
+        self.ctx.deadline_reached = True
+        self.ctx.interrupt()
+
+    def cancel(self) -> None:
+        self.timer.cancel()

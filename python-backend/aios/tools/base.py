@@ -1,0 +1,55 @@
+"""The tool interface: a name, a description and JSON-schema parameters for the model, and
+`run`. A tool's failure is a ToolError: its message goes back to the model as the tool's
+result, and the agent carries on."""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+
+class ToolError(Exception):
+    """What the model is told when a call fails (bad arguments, refused, timed out...)."""
+
+
+@dataclass
+class ToolContext:
+    """What a tool may use during one agent run."""
+
+    task_id: str
+    emit: Callable[[str, dict], None]        # stream an event of the task (stdout, log...)
+    cancelled: threading.Event
+    on_cancel: Callable[[Callable[[], None]], None]  # how to abort a blocking call on cancel
+    # Cleanups the run performs when it ends, however it ends (sandboxes, temp files...)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+    state: dict = field(default_factory=dict)  # per-run state of tools (e.g. the sandbox id)
+
+
+class Tool(Protocol):
+    name: str
+    description: str
+    parameters: dict  # JSON schema of the arguments (an object)
+
+    def run(self, arguments: dict, ctx: ToolContext) -> Any:
+        """The result (JSON-serializable: str or dict) that goes back to the model."""
+
+
+def spec(tool: Tool) -> dict:
+    """The tool as the provider layer takes it (ChatRequest.tools)."""
+    return {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+
+
+Factory = Callable[[Any], Tool]  # (worker resources) -> a tool
+
+
+@dataclass
+class ToolRegistry:
+    factories: dict[str, Factory]
+
+    def names(self) -> list[str]:
+        return sorted(self.factories)
+
+    def build(self, names: list[str], resources) -> list[Tool]:
+        unknown = [n for n in names if n not in self.factories]
+        if unknown:
+            raise KeyError(f"unknown tools {unknown}; available: {', '.join(self.names())}")
+        return [self.factories[name](resources) for name in names]
