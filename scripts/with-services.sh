@@ -3,7 +3,7 @@
 # running and stopping, afterwards, only what this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-packages.sh docker.io redis-server debootstrap chromium
+scripts/ensure-packages.sh docker.io redis-server debootstrap chromium ffmpeg
 
 started_dockerd=""
 stop_services() {

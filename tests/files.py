@@ -33,3 +33,30 @@ def pdf(path: Path, pages: list[str]) -> Path:
             f"startxref\n{xref}\n%%EOF\n").encode()
     path.write_bytes(bytes(out))
     return path
+
+
+def wav(path: Path, seconds: float = 1.5, rate: int = 16000) -> Path:
+    """A synthesized 440 Hz tone, as a 16-bit mono WAV."""
+    import math
+    import struct
+    import wave
+    frames = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
+                      for i in range(int(seconds * rate)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return path
+
+
+def mp4(path: Path, seconds: float = 2.0, size: str = "320x240", audio: bool = True) -> Path:
+    """A test-pattern video (and a tone), made by ffmpeg."""
+    import subprocess
+    argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
+            "-i", f"testsrc=duration={seconds}:size={size}:rate=10"]
+    if audio:
+        argv += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
+    argv += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-shortest", str(path)]
+    subprocess.run(argv, check=True)
+    return path

@@ -6,7 +6,8 @@ from typing import Callable, Optional
 
 from .providers.base import (ChatRequest, Finish, ProviderError, TextDelta, ToolCall, Usage)
 from .chat_cache import ChatCache
-from .files.attachments import Attachments, attach
+from .files.attachments import attach
+from .files.reader import FileReader
 from .files.roots import FileRefused
 from .providers.registry import ProviderSet
 
@@ -82,15 +83,15 @@ def candidates(task_input: dict, fallback: list[str], providers: ProviderSet) ->
 
 def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
              fallback: list[str] = (), cache: Optional[ChatCache] = None,
-             attachments: Optional[Attachments] = None, sleep=time.sleep) -> dict:
+             files: Optional[FileReader] = None, sleep=time.sleep) -> dict:
     """Streams the answer as `token` events. A retryable failure before the first token is
     retried (honouring retry-after), then moves to the next fallback pair."""
     pairs = candidates(task_input, list(fallback), providers)
     paths = task_input.get("attachments") or []
     if paths:
-        if attachments is None:
+        if files is None:
             raise FileRefused("unsupported_type", "attachments are not available here")
-        parts = [attachments.load(path) for path in paths]
+        parts = [part for path in paths for part in files.read(path).parts]
         # The request (and the cache key) carries the files' content, not just their names
         task_input = dict(task_input, messages=attach(task_input["messages"], parts))
     cached = cache is not None and ChatCache.applies(task_input)

@@ -55,8 +55,8 @@ class WorkerResources:
                              self.settings.sandbox_manager_token.get_secret_value())
 
     @cached_property
-    def attachments(self):
-        return self.settings.attachments()
+    def files(self):
+        return self.settings.file_reader()
 
     @cached_property
     def agent_sessions(self):

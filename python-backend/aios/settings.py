@@ -1,9 +1,10 @@
 """The web and worker configuration: one validated object, read from env and `.env`."""
 
+import os
 from pathlib import Path
 from typing import Optional
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -67,6 +68,13 @@ class Settings(BaseSettings):
     attachment_max_text_chars: int = Field(validation_alias="AIOS_ATTACHMENT_MAX_TEXT_CHARS",
                                            default=200_000, gt=0)
 
+    transcription_model: Optional[str] = Field(validation_alias="AIOS_TRANSCRIPTION_MODEL",
+                                               default=None)  # default: whisper-1 / Groq's
+    video_frames: int = Field(validation_alias="AIOS_VIDEO_FRAMES", default=4, ge=1, le=32)
+    upload_max_bytes: int = Field(validation_alias="AIOS_UPLOAD_MAX_BYTES", default=64 << 20, gt=0)
+    aios_upload_dir: str = Field(default_factory=lambda: str(PROJECT_TMP / "uploads"))
+    upload_retention_s: int = Field(validation_alias="AIOS_UPLOAD_RETENTION_S", default=86400, gt=0)
+
     # The agent and its tools
     agent_max_steps: int = Field(validation_alias="AIOS_AGENT_MAX_STEPS", default=12, ge=1, le=100)
     agent_max_seconds: float = Field(validation_alias="AIOS_AGENT_MAX_SECONDS", default=600.0, gt=0)
@@ -87,6 +95,14 @@ class Settings(BaseSettings):
             raise ValueError(f"file roots must be absolute paths, not {relative}")
         return value
 
+    @model_validator(mode="after")
+    def _uploads_are_readable(self) -> "Settings":
+        from .files.roots import FileRoots
+        if not FileRoots(self.aios_file_roots).contains(Path(os.path.realpath(self.aios_upload_dir))):
+            raise ValueError(f"AIOS_UPLOAD_DIR ({self.aios_upload_dir}) must be inside one of "
+                             f"AIOS_FILE_ROOTS ({', '.join(self.aios_file_roots)})")
+        return self
+
     @field_validator("aios_cors_origins", "aios_llm_fallback", "aios_file_roots",
                      "aios_browse_allowlist", mode="before")
     @classmethod
@@ -95,12 +111,14 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
-    def attachments(self):
-        from .files.attachments import AttachmentLimits, Attachments
+    def file_reader(self):
+        from .files.reader import FileReader, ReadLimits
         from .files.roots import FileRoots
-        return Attachments(FileRoots(self.aios_file_roots),
-                           AttachmentLimits(self.attachment_max_bytes,
-                                            self.attachment_max_text_chars))
+        from .providers.transcription import Transcriber
+        return FileReader(FileRoots(self.aios_file_roots),
+                          ReadLimits(self.attachment_max_bytes, self.attachment_max_text_chars,
+                                     video_frames=self.video_frames),
+                          Transcriber(self))
 
     @property
     def broker_url(self) -> str:

@@ -5,7 +5,9 @@ tool-call delta) and Anthropic's Messages API (/v1/messages, an `event:` line on
 event). The model name picks the scenario; every request is recorded for the tests."""
 
 import asyncio
+import io
 import json
+import wave
 import threading
 import time
 
@@ -65,6 +67,9 @@ class FakeLLM:
         self.app.post("/openai/v1/chat/completions")(self.completions)
         self.app.post("/mistral/v1/chat/completions")(self.completions)
         self.app.post("/v1/messages")(self.messages)
+        self.app.post("/v1/audio/transcriptions")(self.transcriptions)
+        self.app.post("/openai/v1/audio/transcriptions")(self.transcriptions)
+        self.transcribed: list[dict] = []
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.groq_base_url = f"http://127.0.0.1:{self.port}"
@@ -144,6 +149,24 @@ class FakeLLM:
             self.disconnects.append(time.monotonic())
             raise
 
+
+    async def transcriptions(self, request: Request):
+        """Whisper's endpoint: a multipart form with `file` and `model`. It answers with the
+        audio's real duration, so a test knows the whole sound track arrived."""
+        async with request.form() as form:  # closes the spooled upload
+            upload, model = form["file"], form["model"]
+            audio, filename = await upload.read(), upload.filename
+        record = {"model": model, "filename": filename, "bytes": len(audio),
+                  "authorization": request.headers.get("authorization")}
+        self.transcribed.append(record)
+        if model == "fail-401":
+            return error(401, "Incorrect API key provided", "invalid_api_key")
+        try:
+            with wave.open(io.BytesIO(audio)) as wav:
+                seconds = wav.getnframes() / wav.getframerate()
+        except (wave.Error, EOFError):
+            return error(400, "Invalid file format.", "invalid_file")
+        return JSONResponse({"text": f"a recording of {seconds:.1f} seconds"})
 
     async def messages(self, request: Request):
         body = await request.json()

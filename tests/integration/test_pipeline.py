@@ -532,6 +532,7 @@ def attachment_stack(own_stack, fake_openai, tmp_path):
     own_stack.environment.update(OPENAI_API_KEY="sk-fake-key-for-tests",
                                  OPENAI_BASE_URL=fake_openai.base_url, OPENAI_MODEL="text",
                                  AIOS_FILE_ROOTS=str(tmp_path / "documents"),
+                                 AIOS_UPLOAD_DIR=str(tmp_path / "documents" / "uploads"),
                                  AIOS_ATTACHMENT_MAX_BYTES=str(1 << 20))
     (tmp_path / "documents").mkdir()
     own_stack.worker("w-files")

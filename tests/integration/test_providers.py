@@ -11,7 +11,8 @@ from PIL import Image
 from aios.providers.base import (AuthenticationFailed, ChatRequest, ContextTooLong, Finish,
                                  ProviderTimeout, ProviderUnavailable, RateLimited, TextDelta,
                                  ToolCall, Usage)
-from aios.files.attachments import AttachmentLimits, Attachments, attach
+from aios.files.attachments import attach
+from aios.files.reader import FileReader, ReadLimits
 from aios.files.roots import FileRoots
 from aios.providers.anthropic_chat import AnthropicChat
 from aios.providers.mistral_chat import MistralChat
@@ -125,9 +126,9 @@ def test_a_stall_times_out_promptly(provider):
 def test_attachments_reach_each_provider_in_its_own_wire_format(provider, fake, tmp_path):
     png(tmp_path / "photo.png", (3000, 1000))
     pdf(tmp_path / "report.pdf", ["Revenue grew"])
-    files = Attachments(FileRoots([str(tmp_path)]), AttachmentLimits(1 << 24, 10_000))
+    files = FileReader(FileRoots([str(tmp_path)]), ReadLimits(1 << 24, 10_000))
     messages = attach([{"role": "user", "content": "what is in these?"}],
-                      [files.load("photo.png"), files.load("report.pdf")])
+                      [files.read("photo.png").parts[0], files.read("report.pdf").parts[0]])
     got = list(provider.stream(ChatRequest(model="text", messages=messages)))
     assert got[-1] == Finish("stop")  # the real SDK sent it, the server answered
     text, image, document = fake.requests[-1]["messages"][-1]["content"]
@@ -136,7 +137,7 @@ def test_attachments_reach_each_provider_in_its_own_wire_format(provider, fake, 
         assert image["type"] == "image" and image["source"]["media_type"] == "image/png"
         encoded = image["source"]["data"]
         assert document["type"] == "document"
-        assert document["source"]["data"] == files.load("report.pdf")["data"]
+        assert document["source"]["data"] == files.read("report.pdf").parts[0]["data"]
     else:
         url = image["image_url"] if provider.name == "mistral" else image["image_url"]["url"]
         assert image["type"] == "image_url" and url.startswith("data:image/png;base64,")

@@ -7,14 +7,15 @@ import os
 import pytest
 from PIL import Image
 
-from aios.files.attachments import AttachmentLimits, Attachments, attach
+from aios.files.attachments import attach
+from aios.files.reader import FileReader, ReadLimits
 from aios.files.images import fit
 from aios.files.roots import FileRefused, FileRoots
 from aios.providers.parts import MediaLimits, anthropic_messages, mistral_messages, openai_messages
 
 from ..files import pdf, png
 
-LIMITS = AttachmentLimits(max_bytes=1 << 20, max_text_chars=10_000)
+LIMITS = ReadLimits(max_bytes=1 << 20, max_text_chars=10_000)
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def roots(tmp_path):
 @pytest.fixture
 def files(roots):
     downloads, documents, _ = roots
-    return Attachments(FileRoots([str(downloads), str(documents)]), LIMITS)
+    return FileReader(FileRoots([str(downloads), str(documents)]), LIMITS)
 
 
 def refused(files, path) -> str:
@@ -92,10 +93,10 @@ def test_size_cap_and_type_by_content_not_name(files, roots):
     assert files.inspect("fake.jpg") == "text/plain"
     (downloads / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     with pytest.raises(FileRefused, match="not a readable image"):
-        files.load("broken.png")
+        files.read("broken.png")
     (downloads / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really")
     with pytest.raises(FileRefused, match="not a readable PDF"):
-        files.load("broken.pdf")
+        files.read("broken.pdf")
 
 
 def test_attachments_become_parts_of_the_last_user_message(files, roots):
@@ -103,12 +104,12 @@ def test_attachments_become_parts_of_the_last_user_message(files, roots):
     png(downloads / "a.png")
     pdf(documents / "report.pdf", ["Quarterly numbers", "Second page"])
     (documents / "n.md").write_text("# notes\nsome text")
-    parts = [files.load(p) for p in ("a.png", "report.pdf", "n.md")]
+    parts = [files.read(p).parts[0] for p in ("a.png", "report.pdf", "n.md")]
     assert parts[0]["type"] == "image" and parts[0]["media_type"] == "image/png"
     assert base64.b64decode(parts[0]["data"]) == (downloads / "a.png").read_bytes()
     assert parts[1]["type"] == "document" and parts[1]["name"] == "report.pdf"
     assert "[page 1]\nQuarterly numbers" in parts[1]["text"] and "Second page" in parts[1]["text"]
-    assert parts[2] == {"type": "text", "text": "[attached file n.md]\n# notes\nsome text"}
+    assert parts[2] == {"type": "text", "text": "[file n.md]\n# notes\nsome text"}
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "look"},
                 {"role": "assistant", "content": "ok"}, {"role": "user", "content": "and this?"}]
     out = attach(messages, parts)
@@ -121,8 +122,8 @@ def test_attachments_become_parts_of_the_last_user_message(files, roots):
 def test_long_text_is_cut_with_a_note(roots):
     downloads, _, _ = roots
     (downloads / "long.txt").write_text("y" * 500)
-    files = Attachments(FileRoots([str(downloads)]), AttachmentLimits(1 << 20, 100))
-    text = files.load("long.txt")["text"]
+    files = FileReader(FileRoots([str(downloads)]), ReadLimits(1 << 20, 100))
+    text = files.read("long.txt").parts[0]["text"]
     assert text.endswith("[... cut at 100 characters]") and text.count("y") == 100
 
 
@@ -176,3 +177,100 @@ def test_each_wire_format_carries_images_and_documents_its_own_way(tmp_path):
     assert mistral[2]["type"] == "text" and "hello" in mistral[2]["text"]
     for convert in (openai_messages, anthropic_messages, mistral_messages):
         assert convert(messages, native)[1] == messages[1]
+
+
+class ScriptedTranscriber:
+    """Stands in for the provider here; the real SDK path is tested against the fake server
+    in tests/integration/test_files.py."""
+
+    def __init__(self):
+        self.calls = []
+
+    def transcribe(self, audio: bytes, filename: str) -> str:
+        self.calls.append((filename, audio[:4], len(audio)))
+        return "hello from the recording"
+
+
+def test_text_in_another_encoding_is_guessed(files, roots):
+    downloads, _, _ = roots
+    french = "Café crème, déjà vu — à la française. Le garçon a été très aimable."
+    (downloads / "latin.txt").write_bytes(french.encode("cp1252"))
+    assert files.inspect("latin.txt") == "text/plain"
+    assert french in files.read("latin.txt").parts[0]["text"]
+    russian = "Привет, мир! Это простой текст в старой кодировке Windows для проверки."
+    (downloads / "cyrillic.txt").write_bytes(russian.encode("cp1251"))
+    assert russian in files.read("cyrillic.txt").parts[0]["text"]
+
+
+def test_audio_becomes_a_transcript_and_video_frames_plus_transcript(roots):
+    from ..files import mp4, wav
+    downloads, _, _ = roots
+    transcriber = ScriptedTranscriber()
+    files = FileReader(FileRoots([str(downloads)]), ReadLimits(1 << 24, 10_000, video_frames=3),
+                       transcriber)
+    wav(downloads / "voice.dat", seconds=1.0)           # the type comes from the content
+    assert files.inspect("voice.dat") == "audio/wav"
+    assert files.read("voice.dat").parts == [
+        {"type": "text", "text": "[transcript of voice.dat]\nhello from the recording"}]
+    assert transcriber.calls[0][1] == b"RIFF"
+    mp4(downloads / "clip.mp4", seconds=3.0, size="2000x1000")
+    video = files.read("clip.mp4")
+    assert video.media_type == "video/mp4"
+    frames = [p for p in video.parts if p["type"] == "image"]
+    assert len(frames) == 3 and all(p["media_type"] == "image/jpeg" for p in frames)
+    assert image_size("image/jpeg", frames[0]["data"]) == (1024, 512)  # scaled for models
+    assert video.parts[-1]["text"].startswith("[transcript of clip.mp4]")
+    filename, head, size = transcriber.calls[-1]
+    assert head == b"RIFF" and 3 * 16000 * 2 * 0.9 < size < 3 * 16000 * 2 * 1.1  # 16 kHz mono
+    mp4(downloads / "silent.mp4", seconds=1.0, audio=False)
+    assert all(p["type"] == "image" for p in files.read("silent.mp4").parts)
+    (downloads / "fake.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)
+    with pytest.raises(FileRefused, match="not a readable audio or video"):
+        files.read("fake.mp4")
+
+
+def test_without_a_speech_provider_audio_is_refused_clearly(roots):
+    from aios.providers.transcription import Transcriber
+    from aios.settings import Settings
+
+    from ..files import wav
+    downloads, _, _ = roots
+    settings = Settings(_env_file=None, aios_api_token="t" * 20, secret_key="s" * 20,
+                        sandbox_manager_token="m" * 20, aios_file_roots=[str(downloads)],
+                        aios_upload_dir=str(downloads / "up"))
+    files = FileReader(FileRoots([str(downloads)]), LIMITS, Transcriber(settings))
+    wav(downloads / "a.wav")
+    with pytest.raises(FileRefused, match="OPENAI_API_KEY or GROQ_API_KEY") as caught:
+        files.read("a.wav")
+    assert caught.value.code == "transcription_failed"
+
+
+def test_listing_shows_the_roots_and_stays_inside_them(files, roots):
+    downloads, documents, elsewhere = roots
+    assert files.listing()["entries"] == [{"name": str(downloads), "kind": "folder"},
+                                          {"name": str(documents), "kind": "folder"}]
+    (downloads / "sub").mkdir()
+    (downloads / "a.txt").write_text("hello")
+    (downloads / "out").symlink_to(elsewhere)                  # leaves the roots: not shown
+    (downloads / "alias.txt").symlink_to(downloads / "a.txt")  # stays inside: shown
+    listed = files.listing(str(downloads))
+    assert [(e["name"], e["kind"], e.get("size")) for e in listed["entries"]] == [
+        ("a.txt", "file", 5), ("alias.txt", "file", 5), ("sub", "folder", None)]
+    for path, code in [(str(elsewhere), "outside_roots"), ("out", "outside_roots"),
+                       ("../else", "outside_roots"), ("a.txt", "not_a_folder"),
+                       ("nope", "not_found")]:
+        with pytest.raises(FileRefused) as caught:
+            files.listing(path)
+        assert caught.value.code == code, path
+
+
+def test_uploads_are_sanitized_capped_and_swept(tmp_path):
+    from aios.files.uploads import save_upload, sweep
+    saved = save_upload(io.BytesIO(b"data"), "../../etc/pass wd", tmp_path, 10)
+    assert saved.parent == tmp_path and saved.name.endswith("-etc_pass_wd")
+    assert saved.read_bytes() == b"data" and oct(saved.stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(FileRefused, match="at most 10 bytes"):
+        save_upload(io.BytesIO(b"x" * 11), "big.bin", tmp_path, 10)
+    assert [p.name for p in tmp_path.iterdir()] == [saved.name]  # nothing left of it
+    os.utime(saved, (1, 1))
+    assert sweep(tmp_path, 3600) == 1 and not saved.exists()

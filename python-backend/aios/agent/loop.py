@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..chat import stream_answer, with_fallback
 from ..providers.base import ChatRequest
-from ..tools.base import Tool, ToolContext, ToolError, spec
+from ..tools.base import Tool, ToolContext, ToolError, ToolOutput, spec
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,11 @@ def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits:
             steps.append({"step": step, "text": answer["text"], "tool_calls": []})
             if not calls:
                 break
+            media: list[dict] = []
             for index, call in enumerate(calls):
                 try:
                     _check(ctx, deadline)
-                    output, is_error = _run_tool(by_name, call, tool_ctx, ctx)
+                    output, is_error = _run_tool(by_name, call, tool_ctx, ctx, media)
                 except DeadlineReached:
                     # Every call gets its result, or the conversation cannot go on later
                     for skipped in calls[index:]:
@@ -60,6 +61,9 @@ def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits:
                     raise
                 steps[-1]["tool_calls"].append(dict(call, output=output, is_error=is_error))
                 conversation.append(_tool_message(call, output, is_error))
+            if media:  # what tools read (images, PDFs) follows their results, for the model
+                conversation.append({"role": "user", "content": [
+                    {"type": "text", "text": "(the files the tools read)"}, *media]})
             if usage["input_tokens"] + usage["output_tokens"] >= limits.max_tokens:
                 stopped = "max_tokens"
                 break
@@ -110,7 +114,8 @@ def _model_turn(ctx, conversation, pairs, tools, max_retries, options) -> dict:
         raise
 
 
-def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx) -> tuple[str, bool]:
+def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx,
+              media: list) -> tuple[str, bool]:
     ctx.emit("tool_call", {"id": call["id"], "name": call["name"],
                            "arguments": call["arguments"]})
     tool = by_name.get(call["name"])
@@ -120,6 +125,9 @@ def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx) -> tuple[st
             raise ToolError(f"there is no tool {call['name']!r}; the tools are: "
                             f"{', '.join(by_name) or 'none'}")
         result = tool.run(call["arguments"], tool_ctx)
+        if isinstance(result, ToolOutput):
+            media += result.parts
+            result = result.text
         output, is_error = result if isinstance(result, str) else json.dumps(result), False
     except ToolError as exc:
         output, is_error = str(exc), True

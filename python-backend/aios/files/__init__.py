@@ -1,1 +1,1 @@
-"""The user's files: confinement to the allowed roots, content sniffing, and attachments."""
+"""The user's files: confinement to the allowed roots, content sniffing, reading by type."""

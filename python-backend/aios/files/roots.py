@@ -62,6 +62,23 @@ class FileRoots:
             return self._open_regular(path, real)
         raise FileRefused("not_found", f"no file {path!r} in the allowed folders")
 
+    def folder(self, path: object) -> Path:
+        """The real path of a folder under a root, or FileRefused."""
+        for candidate in self._candidates(path):
+            if not os.path.lexists(candidate):
+                continue
+            real = Path(os.path.realpath(candidate))
+            if not self.contains(real):
+                raise FileRefused("outside_roots", f"{path!r} leads outside the allowed "
+                                  f"folders ({self.describe()}) through a symbolic link")
+            if not real.is_dir():
+                raise FileRefused("not_a_folder", f"{path!r} is not a folder")
+            return real
+        raise FileRefused("not_found", f"no folder {path!r} in the allowed folders")
+
+    def contains(self, real: Path) -> bool:
+        return self._root_of(real) is not None
+
     def _candidates(self, path: object) -> list[Path]:
         if not isinstance(path, str) or not path.strip() or "\x00" in path:
             raise FileRefused("invalid_path", "a path must be a non-empty string")

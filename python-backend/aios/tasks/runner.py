@@ -75,7 +75,7 @@ def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
     try:
         settings = deps.settings
         return run_chat(ctx, task_input, deps.providers, settings.llm_max_retries,
-                        settings.aios_llm_fallback, deps.chat_cache, deps.attachments)
+                        settings.aios_llm_fallback, deps.chat_cache, deps.files)
     except FileRefused as exc:
         raise TaskFailed("bad_attachment", str(exc)) from exc
     except ProviderError as exc:

@@ -24,13 +24,22 @@ class ToolContext:
     state: dict = field(default_factory=dict)  # per-run state of tools (e.g. the sandbox id)
 
 
+@dataclass
+class ToolOutput:
+    """A result with media: `text` goes back as the tool's result, `parts` (images,
+    documents) follow it in a user turn, the way every provider takes them."""
+
+    text: str
+    parts: list[dict] = field(default_factory=list)
+
+
 class Tool(Protocol):
     name: str
     description: str
     parameters: dict  # JSON schema of the arguments (an object)
 
     def run(self, arguments: dict, ctx: ToolContext) -> Any:
-        """The result (JSON-serializable: str or dict) that goes back to the model."""
+        """The result (str, a JSON-serializable dict, or a ToolOutput) for the model."""
 
 
 def spec(tool: Tool) -> dict:

@@ -13,5 +13,16 @@ def _browse(resources):
     return make_browse(resources)
 
 
-TOOLS = ToolRegistry({"run_code": _run_code, "browse": _browse})
-DEFAULT_TOOLS = ["run_code", "browse"]
+def _list_files(resources):
+    from .files import make_list_files
+    return make_list_files(resources)
+
+
+def _read_file(resources):
+    from .files import make_read_file
+    return make_read_file(resources)
+
+
+TOOLS = ToolRegistry({"run_code": _run_code, "browse": _browse, "list_files": _list_files,
+                      "read_file": _read_file})
+DEFAULT_TOOLS = ["run_code", "browse", "list_files", "read_file"]

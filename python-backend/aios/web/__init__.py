@@ -48,7 +48,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         store, events, enqueue=lambda task_id: enqueue(celery, task_id),
         revoke=lambda task_id: celery.control.revoke(task_id),
         max_input_bytes=settings.max_input_bytes,
-        validation_context={"files": settings.attachments()})
+        validation_context={"files": settings.file_reader()})
     app.extensions["aios.redis"] = redis
 
     gate = SubscriptionGate(fetch=events.after)

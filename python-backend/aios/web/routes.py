@@ -1,6 +1,11 @@
 """REST: thin handlers that parse, call the task service, serialize."""
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, jsonify, request
+
+from ..files.roots import FileRefused
+from ..files.uploads import save_upload, sweep
 
 from ..providers.registry import NO_KEY_HINT, configured
 from .auth import bearer, token_ok
@@ -37,6 +42,23 @@ def int_arg(name: str, default: int) -> int:
         return int(request.args.get(name, default))
     except ValueError:
         raise ApiError(400, f"query parameter {name!r} must be an integer") from None
+
+
+@bp.post("/files")
+def upload():
+    """multipart/form-data with a `file` field -> {"path"} for attachments and read_file."""
+    settings = current_app.extensions["aios.settings"]
+    request.max_content_length = settings.upload_max_bytes + (64 << 10)  # + form overhead
+    file = request.files.get("file")
+    if file is None:
+        raise ApiError(400, "send multipart/form-data with the file in a field named `file`")
+    folder = Path(settings.aios_upload_dir)
+    sweep(folder, settings.upload_retention_s)
+    try:
+        saved = save_upload(file.stream, file.filename, folder, settings.upload_max_bytes)
+    except FileRefused as exc:
+        raise ApiError(413, str(exc)) from None
+    return jsonify({"path": str(saved), "size": saved.stat().st_size}), 201
 
 
 @bp.post("/tasks")
