@@ -106,6 +106,8 @@ class FakeLLM:
             "mistral" if path.startswith("/mistral/") else "openai"
         turn = scripted_turn(self.scripts, model, body["messages"]) \
             if model.startswith("script:") else None
+        if turn and "error" in turn:  # a scripted failure mid-conversation
+            return error(turn["error"], "scripted failure", "scripted")
         return StreamingResponse(self.events(model, flavor, turn),
                                  media_type="text/event-stream")
 

@@ -30,6 +30,8 @@ SCRIPTS = {
                                         "code": "echo started; sleep 60", "timeout_s": 120})]},
                {"text": "never reached"}],
     "chatty": [{"text": "Noted: your number is seven."}, {"text": "It was seven."}],
+    "crash": [{"tools": [("run_code", {"language": "bash", "code": "echo before"})]},
+              {"error": 401}],
 }
 
 
@@ -171,11 +173,21 @@ def test_cancel_mid_run_stops_the_loop_and_leaves_no_container(client, manager):
     task_id = ack["task_id"]
     client.wait_for(lambda l: any(e["type"] == "stdout" and "started" in e["data"]["text"]
                                   for e in l.of(task_id)), 30, "the sleep to start")
-    assert manager.containers(**{"aios.owner": f"task:{task_id}"})
+    sandboxes = manager.containers(**{"aios.owner": f"task:{task_id}"})
+    # a worker that dies here leaves it to the reaper: it expires with the run's maximum
+    assert float(sandboxes[0].labels["aios.expires_at"]) <= time.time() + 600 + 60 + 5
     started = time.monotonic()
     client.call("task:cancel", {"task_id": task_id})
     assert client.wait_final(task_id, timeout=10) == "cancelled"
     assert time.monotonic() - started < 2.0
+    no_sandbox_left(manager, task_id)
+
+
+def test_a_provider_failure_mid_run_fails_the_task_and_removes_its_sandbox(client, manager):
+    task_id, status, events = run(client, goal="go", model="script:crash")
+    assert status == "failed"
+    assert [e["data"]["name"] for e in events if e["type"] == "tool_result"] == ["run_code"]
+    assert of_type(events, "error")[0]["code"] == "authentication"
     no_sandbox_left(manager, task_id)
 
 
