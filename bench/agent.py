@@ -12,22 +12,14 @@ Run: make bench   (or: scripts/with-services.sh .venv/bin/python bench/agent.py)
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import docker
 import httpx
 import openai
+from stack import bench_stack
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "python-backend")]
-
-from tests.fakes.llm_server import SCRIPTS  # noqa: E402
-from tests.integration.stack import (RedisServer, TaskListener, backend_env,  # noqa: E402
-                                     start_web, start_worker)
-from tests.integration.support import start_manager  # noqa: E402
+from tests.fakes.llm_server import SCRIPTS
+from tests.integration.stack import TaskListener
 
 MODEL = "script:code5"
 RUNS = [turn["tools"][0][1] for turn in SCRIPTS["code5"] if "tools" in turn]
@@ -84,33 +76,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=10)
     reps = parser.parse_args().reps
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.llm_server"], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
-    base_url = fake.stdout.readline().strip()
-    redis = RedisServer(fsync="everysec").start()
-    manager = start_manager(docker.from_env(), pool_size=0, name="bench-agent")
-    env = backend_env(redis.url, manager, OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=base_url)
-    worker = start_worker(env, "w-bench-agent")
-    web = start_web(env, "web-bench-agent")
-    client = openai.OpenAI(api_key="sk-bench", base_url=base_url, max_retries=0)
-    listener = TaskListener(web.url).connect()
     baseline, models, sandboxes, agent = [], [], [], []
-    try:
+    with bench_stack("agent") as stack:
+        client = openai.OpenAI(api_key="sk-bench", base_url=stack.llm_base_url, max_retries=0)
+        listener = TaskListener(stack.web.url).connect()
         for i in range(reps + 1):  # alternated, so that drift affects both alike
-            model_s, sandbox_s = model_calls_alone(client), sandbox_runs_alone(manager)
+            model_s, sandbox_s = model_calls_alone(client), sandbox_runs_alone(stack.manager)
             agent_s = agent_run(listener)
             if i:  # the first round warms every process up
                 models.append(model_s * 1000)
                 sandboxes.append(sandbox_s * 1000)
                 baseline.append((model_s + sandbox_s) * 1000)
                 agent.append(agent_s * 1000)
-    finally:
         listener.close()
-        web.stop()
-        worker.stop()
-        manager.stop()
-        redis.kill()
-        fake.kill()
     med = statistics.median
     print(f"\nAgent: 5 x run_code + a final answer, {reps} repetitions (ms, p50)\n")
     print("| | p50 | target |\n|---|---:|---|")

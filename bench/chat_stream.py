@@ -7,20 +7,12 @@ Run: make bench   (or: scripts/with-services.sh .venv/bin/python bench/chat_stre
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import docker
 import openai
+from stack import bench_stack
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "python-backend")]
-
-from tests.integration.stack import (RedisServer, TaskListener, backend_env,  # noqa: E402
-                                     start_web, start_worker)
-from tests.integration.support import start_manager  # noqa: E402
+from tests.integration.stack import TaskListener
 
 MODEL = "long-2000"
 FULL_TEXT = "".join(f"t{i} " for i in range(2000))
@@ -72,23 +64,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=20)
     reps = parser.parse_args().reps
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.llm_server"], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
-    base_url = fake.stdout.readline().strip()
-    redis = RedisServer(fsync="everysec").start()
-    manager = start_manager(docker.from_env(), pool_size=0, name="bench-chat")
-    env = backend_env(redis.url, manager, OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=base_url)
-    worker = start_worker(env, "w-bench-chat")
-    web = start_web(env, "web-bench-chat")
-    try:
-        d_first, d_last = direct(base_url, reps)
-        p_first, p_last, events = pipeline(web.url, reps)
-    finally:
-        web.stop()
-        worker.stop()
-        manager.stop()
-        redis.kill()
-        fake.kill()
+    with bench_stack("chat") as stack:
+        d_first, d_last = direct(stack.llm_base_url, reps)
+        p_first, p_last, events = pipeline(stack.web.url, reps)
     med = statistics.median
     print(f"\n2,000 streamed tokens, {reps} repetitions (ms, p50)\n")
     print("| | direct (openai SDK) | through the pipeline | ratio | target |")

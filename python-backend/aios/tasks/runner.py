@@ -59,6 +59,12 @@ def run_echo(ctx: RunContext, task_input: dict, deps) -> dict:
     return {"text": task_input["text"]}
 
 
+def failed(ctx: RunContext, exc, code: str) -> Exception:
+    """What a failure of a kind's dependency becomes: `cancelled` when it came from a
+    cancel (the stream or run was cut on purpose), else a failure with its code."""
+    return Cancelled() if ctx.cancelled.is_set() else TaskFailed(code, str(exc))
+
+
 def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
     def output(stream: str, text: str) -> None:
         ctx.emit(stream, {"text": text})
@@ -66,9 +72,7 @@ def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
         return deps.sandbox.run(task_input, output, owner=f"task:{ctx.task_id}",
                                 register_close=ctx.on_cancel)
     except SandboxError as exc:
-        if ctx.cancelled.is_set():
-            raise Cancelled() from exc
-        raise TaskFailed(exc.code, str(exc)) from exc
+        raise failed(ctx, exc, exc.code) from exc
 
 
 def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
@@ -79,9 +83,7 @@ def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
     except FileRefused as exc:
         raise TaskFailed("bad_attachment", str(exc)) from exc
     except ProviderError as exc:
-        if ctx.cancelled.is_set():
-            raise Cancelled() from exc
-        raise TaskFailed(exc.code, str(exc)) from exc
+        raise failed(ctx, exc, exc.code) from exc
 
 
 def run_agent_task(ctx: RunContext, task_input: dict, deps) -> dict:
@@ -97,9 +99,7 @@ def run_agent_task(ctx: RunContext, task_input: dict, deps) -> dict:
     except KeyError as exc:  # an unknown tool name (the web checks too)
         raise TaskFailed("invalid_request", str(exc.args[0])) from exc
     except ProviderError as exc:
-        if ctx.cancelled.is_set():
-            raise Cancelled() from exc
-        raise TaskFailed(exc.code, str(exc)) from exc
+        raise failed(ctx, exc, exc.code) from exc
 
 
 RUNNERS = {"echo": run_echo, "code": run_code, "chat": run_chat_task, "agent": run_agent_task}
