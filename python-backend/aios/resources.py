@@ -59,6 +59,11 @@ class WorkerResources:
         return self.settings.file_reader()
 
     @cached_property
+    def browser(self):
+        from .tools.browser import BrowserHost
+        return BrowserHost(self.settings.chromium_path)
+
+    @cached_property
     def agent_sessions(self):
         from .agent.sessions import AgentSessions
         return AgentSessions(self.redis, self.settings.agent_session_ttl_s)
