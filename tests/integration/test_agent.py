@@ -52,9 +52,34 @@ def agent_env(redis_url, manager, fake, **extra):
 
 
 @pytest.fixture(scope="module")
-def agent_web(manager, fake):
+def page():
+    """A page on 127.0.0.1, the only kind of address a test may browse."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html><head><title>Local news</title></head><body><main>" \
+                   b"<h1>Rain tomorrow</h1><p>Bring an umbrella.</p></main></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def agent_web(manager, fake, page):
     redis = RedisServer().start()
-    env = agent_env(redis.url, manager, fake)
+    env = agent_env(redis.url, manager, fake, AIOS_BROWSE_ALLOWLIST=page)
     worker = start_worker(env, "w-agent")
     web = start_web(env, "web-agent")
     yield web
@@ -113,7 +138,7 @@ def test_tools_in_sequence_share_one_sandbox_and_the_answer_ends_it(client, fake
     calls, results = of_type(events, "tool_call"), of_type(events, "tool_result")
     assert [c["name"] for c in calls] == ["run_code", "run_code"]
     assert [r["id"] for r in results] == [c["id"] for c in calls]
-    assert "".join(of_type(events, "stdout")[i]["text"] for i in range(2)) == "wrote\n42"
+    assert "".join(e["text"] for e in of_type(events, "stdout")) == "wrote\n42"
     # what the model saw last: both calls and both results, in its own wire format
     last = requests_for(fake, "script:files")[-1]["messages"]
     if provider == "anthropic":
@@ -142,6 +167,17 @@ def test_parallel_calls_all_run_and_their_results_go_back_in_order(client, fake,
     assert [m["tool_call_id"] for m in tool_messages] == ["call_0_0", "call_0_1"]
     assert "first" in tool_messages[0]["content"] and "second" in tool_messages[1]["content"]
     no_sandbox_left(manager, task_id)
+
+
+def test_the_agent_browses_an_allowed_page_and_is_refused_another(client, fake, page):
+    fake.scripts["web"] = [{"tools": [("browse", {"url": f"http://{page}/news"}),
+                                      ("browse", {"url": "http://127.0.0.1:9/admin"})]},
+                           {"text": "Rain tomorrow."}]
+    _, status, events = run(client, goal="news?", model="script:web", tools=["browse"])
+    assert status == "succeeded", events
+    results = of_type(events, "tool_result")
+    assert results[0]["is_error"] is False and "Bring an umbrella." in results[0]["output"]
+    assert results[1]["is_error"] is True and "refused" in results[1]["output"]
 
 
 def test_tool_errors_go_back_to_the_model_and_the_loop_goes_on(client, fake):
