@@ -60,6 +60,16 @@ def _hand_the_gil_over_sooner(**_):
     sys.setswitchinterval(0.001)
 
 
+MCP_STATUS = "aios.mcp_status"
+
+
+@shared_task(name=MCP_STATUS, bind=True)
+def mcp_status(self) -> list[dict]:
+    """The MCP servers as this worker sees them (connecting them if need be): the web asks,
+    as it keeps no MCP connections of its own (they do not belong in an eventlet process)."""
+    return worker_resources(self.app.aios_settings).mcp.status()
+
+
 @shared_task(name="aios.noop")
 def noop() -> None:
     """The cheapest round trip through broker, worker and result backend (benchmarks)."""

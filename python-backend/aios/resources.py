@@ -64,6 +64,12 @@ class WorkerResources:
         return BrowserHost(self.settings.chromium_path)
 
     @cached_property
+    def mcp(self):
+        from .mcp.client import McpHub
+        return McpHub(self.settings.mcp_config(), call_timeout_s=self.settings.mcp_call_timeout_s,
+                      max_result_chars=self.settings.tool_result_max_chars)
+
+    @cached_property
     def agent_sessions(self):
         from .agent.sessions import AgentSessions
         return AgentSessions(self.redis, self.settings.agent_session_ttl_s)

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     aios_upload_dir: str = Field(default_factory=lambda: str(PROJECT_TMP / "uploads"))
     upload_retention_s: int = Field(validation_alias="AIOS_UPLOAD_RETENTION_S", default=86400, gt=0)
 
+    # MCP servers whose tools the agent may use: a JSON file in the mcpServers format
+    aios_mcp_config: Optional[str] = None
+    mcp_call_timeout_s: float = Field(validation_alias="AIOS_MCP_CALL_TIMEOUT_S", default=60.0, gt=0)
+
     # The agent and its tools
     agent_max_steps: int = Field(validation_alias="AIOS_AGENT_MAX_STEPS", default=12, ge=1, le=100)
     agent_max_seconds: float = Field(validation_alias="AIOS_AGENT_MAX_SECONDS", default=600.0, gt=0)
@@ -111,6 +115,11 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    def mcp_config(self):
+        """The MCP servers (a bad file stops the service at start, naming what is wrong)."""
+        from .mcp.config import load_config
+        return load_config(self.aios_mcp_config)
+
     def file_reader(self):
         from .files.reader import FileReader, ReadLimits
         from .files.roots import FileRoots
@@ -135,8 +144,14 @@ class ConfigurationError(SystemExit):
 
 def load_settings(**overrides) -> Settings:
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
                  for e in exc.errors()]
         raise ConfigurationError("AI-OS: bad configuration\n" + "\n".join(lines)) from None
+    from .mcp.config import McpConfigError
+    try:
+        settings.mcp_config()
+    except McpConfigError as exc:
+        raise ConfigurationError(f"AI-OS: bad configuration\n  AIOS_MCP_CONFIG: {exc}") from None
+    return settings

@@ -45,3 +45,21 @@ def test_secrets_never_show_in_repr(monkeypatch):
     for key, value in REQUIRED.items():
         monkeypatch.setenv(key, value)
     assert "aaaaaaaaaaaaaaaa" not in repr(load_settings())
+
+
+def test_a_bad_mcp_file_or_upload_folder_stops_the_start_naming_the_variable(monkeypatch,
+                                                                              tmp_path):
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIOS_MCP_CONFIG", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigurationError, match="AIOS_MCP_CONFIG"):
+        load_settings()
+    (tmp_path / "mcp.json").write_text('{"mcpServers": {"s": {"command": 1}}}')
+    monkeypatch.setenv("AIOS_MCP_CONFIG", str(tmp_path / "mcp.json"))
+    with pytest.raises(ConfigurationError, match="server 's'"):
+        load_settings()
+    monkeypatch.delenv("AIOS_MCP_CONFIG")
+    monkeypatch.setenv("AIOS_FILE_ROOTS", str(tmp_path / "files"))
+    monkeypatch.setenv("AIOS_UPLOAD_DIR", "/var/tmp/elsewhere")
+    with pytest.raises(ConfigurationError, match="AIOS_UPLOAD_DIR"):
+        load_settings()

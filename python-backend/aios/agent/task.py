@@ -3,7 +3,7 @@
 from contextlib import nullcontext
 
 from ..chat import candidates
-from ..tools.registry import DEFAULT_TOOLS, TOOLS
+from ..tools.registry import build_tools
 from .loop import AgentLimits, run_agent
 from .sessions import AgentSessions
 
@@ -12,7 +12,7 @@ def agent_task(ctx, task_input: dict, deps, sessions: AgentSessions) -> dict:
     settings = deps.settings
     session_id = task_input.get("session_id")
     messages = task_input.get("messages") or [{"role": "user", "content": task_input["goal"]}]
-    tools = TOOLS.build(task_input.get("tools", DEFAULT_TOOLS), deps)
+    tools = build_tools(task_input.get("tools"), deps)
     pairs = candidates(task_input, list(settings.aios_llm_fallback), deps.providers)
     limits = AgentLimits(max_steps=task_input.get("max_steps", settings.agent_max_steps),
                          max_seconds=settings.agent_max_seconds,

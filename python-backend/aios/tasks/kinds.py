@@ -71,11 +71,17 @@ class AgentInput(Input):
 
     @field_validator("tools")
     @classmethod
-    def _known_tools(cls, names: list[str]) -> list[str]:
-        from ..tools.registry import TOOLS
-        unknown = [n for n in names if n not in TOOLS.names()]
+    def _known_tools(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        # MCP tools (mcp__<server>__<tool>) are known to the workers that connect to their
+        # servers; here the server must at least be configured (when the web says which are)
+        from ..tools.registry import MCP_PREFIX, TOOLS
+        servers = (info.context or {}).get("mcp_servers")
+        unknown = [n for n in names if not (
+            n in TOOLS.names() or n.startswith(MCP_PREFIX) and
+            (servers is None or n[len(MCP_PREFIX):].split("__", 1)[0] in servers))]
         if unknown:
-            raise ValueError(f"unknown tools {unknown}; available: {', '.join(TOOLS.names())}")
+            raise ValueError(f"unknown tools {unknown}; available: {', '.join(TOOLS.names())}"
+                             f"{', and mcp__<server>__<tool> of: ' + ', '.join(servers) if servers else ''}")
         return names
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ..celery_app import MCP_STATUS
 from ..files.roots import FileRefused
 from ..files.uploads import save_upload, sweep
 
@@ -12,6 +13,7 @@ from .auth import bearer, token_ok
 from .errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+MCP_STATUS_TIMEOUT_S = 20
 
 
 def tasks():
@@ -42,6 +44,24 @@ def int_arg(name: str, default: int) -> int:
         return int(request.args.get(name, default))
     except ValueError:
         raise ApiError(400, f"query parameter {name!r} must be an integer") from None
+
+
+@bp.get("/mcp")
+def mcp():
+    """The configured MCP servers with their state and tools, as a worker sees them."""
+    settings = current_app.extensions["aios.settings"]
+    servers = settings.mcp_config().servers
+    if not servers:
+        return jsonify({"servers": [], "hint": "list MCP servers in a JSON file "
+                        "({\"mcpServers\": {...}}) and point AIOS_MCP_CONFIG at it"})
+    celery = current_app.extensions["celery"]
+    try:
+        seen = celery.send_task(MCP_STATUS).get(timeout=MCP_STATUS_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - no worker answered in time: say so, per server
+        seen = [{"name": name, "state": "unknown",
+                 "error": f"no worker answered within {MCP_STATUS_TIMEOUT_S} s"}
+                for name in servers]
+    return jsonify({"servers": seen})
 
 
 @bp.post("/files")
