@@ -48,7 +48,8 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         store, events, enqueue=lambda task_id: enqueue(celery, task_id),
         revoke=lambda task_id: celery.control.revoke(task_id),
         max_input_bytes=settings.max_input_bytes,
-        validation_context={"files": settings.file_reader()})
+        validation_context={"files": settings.file_reader(),
+                            "mcp_servers": sorted(settings.mcp_config().servers)})
     app.extensions["aios.redis"] = redis
 
     gate = SubscriptionGate(fetch=events.after)
@@ -62,8 +63,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.wsgi_app = LeanWebSocket(app.wsgi_app)
     CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
 
-    from . import errors, health, routes, sockets  # noqa: F401 - handlers register on import
+    from . import console, errors, health, routes, sockets  # noqa: F401 - handlers register on import
     app.register_blueprint(health.bp)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(console.bp)
     errors.register(app)
     return app
