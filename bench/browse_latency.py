@@ -14,11 +14,10 @@ import statistics
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "python-backend")]
+sys.path[:0] = [str(ROOT), str(ROOT / "python-backend")]
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
@@ -26,22 +25,10 @@ from aios.settings import Settings  # noqa: E402
 from aios.tools.base import ToolContext  # noqa: E402
 from aios.tools.browse import Browse  # noqa: E402
 from aios.tools.browser import CHROMIUM_ARGS, BrowserHost  # noqa: E402
+from tests.integration.support import html_page  # noqa: E402
 
 PAGE = ("<html><head><title>Bench page</title></head><body><main><h1>Hello</h1>"
         + "<p>Some words of an article, repeated. </p>" * 200 + "</main></body></html>").encode()
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = PAGE if self.path == "/" else b"not found"
-        self.send_response(200 if self.path == "/" else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def timed(fn, reps: int, warmup: int = 3) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -78,12 +65,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=30)
     reps = parser.parse_args().reps
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/"
+    with html_page(PAGE) as address:
+        run(address, reps)
+
+
+def run(address: str, reps: int) -> None:
+    url = f"http://{address}/"
     settings = Settings(_env_file=None, aios_api_token="b" * 16, secret_key="b" * 16,
                         sandbox_manager_token="b" * 16,
-                        aios_browse_allowlist=[f"127.0.0.1:{server.server_port}"])
+                        aios_browse_allowlist=[address])
     host = BrowserHost(settings.chromium_path)
     tool = Browse(settings, host)
     ctx = ToolContext("bench", lambda *_: None, threading.Event(), lambda _: None)
@@ -104,7 +94,6 @@ def main() -> None:
             browser.close()
     finally:
         host.close()
-        server.shutdown()
     print(f"\nWarm browse of a local page ({len(PAGE)} bytes), {reps} calls each\n")
     print("| what | p50 ms | p90 ms |")
     print("|---|---:|---:|")

@@ -9,6 +9,7 @@ import pytest
 from ..fakes.llm_server import FakeLLM
 from .stack import (RedisServer, TaskListener, backend_env, rest_client, start_web,
                     start_worker)
+from .support import html_page
 
 SCRIPTS = {
     # files written in one step are there in the next; then an answer
@@ -54,26 +55,9 @@ def agent_env(redis_url, manager, fake, **extra):
 @pytest.fixture(scope="module")
 def page():
     """A page on 127.0.0.1, the only kind of address a test may browse."""
-    import http.server
-    import threading
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"<html><head><title>Local news</title></head><body><main>" \
-                   b"<h1>Rain tomorrow</h1><p>Bring an umbrella.</p></main></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with html_page(b"<html><head><title>Local news</title></head><body><main><h1>Rain "
+                   b"tomorrow</h1><p>Bring an umbrella.</p></main></body></html>") as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
