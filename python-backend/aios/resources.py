@@ -66,7 +66,7 @@ class WorkerResources:
     @cached_property
     def mcp(self):
         from .mcp.client import McpHub
-        return McpHub(self.settings.mcp_config(), call_timeout_s=self.settings.mcp_call_timeout_s,
+        return McpHub(self.settings.mcp_config, call_timeout_s=self.settings.mcp_call_timeout_s,
                       max_result_chars=self.settings.tool_result_max_chars)
 
     @cached_property

@@ -1,6 +1,7 @@
 """The web and worker configuration: one validated object, read from env and `.env`."""
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -115,8 +116,10 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    @cached_property
     def mcp_config(self):
-        """The MCP servers (a bad file stops the service at start, naming what is wrong)."""
+        """The MCP servers, read once (a bad file stops the service at start, naming what
+        is wrong)."""
         from .mcp.config import load_config
         return load_config(self.aios_mcp_config)
 
@@ -151,7 +154,7 @@ def load_settings(**overrides) -> Settings:
         raise ConfigurationError("AI-OS: bad configuration\n" + "\n".join(lines)) from None
     from .mcp.config import McpConfigError
     try:
-        settings.mcp_config()
+        settings.mcp_config  # read now, so that a bad file stops the start  # noqa: B018
     except McpConfigError as exc:
         raise ConfigurationError(f"AI-OS: bad configuration\n  AIOS_MCP_CONFIG: {exc}") from None
     return settings

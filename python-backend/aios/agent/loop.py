@@ -4,7 +4,6 @@ results back, until it answers without tools or a limit (steps, wall time, token
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -52,7 +51,7 @@ def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits:
             media: list[dict] = []
             for index, call in enumerate(calls):
                 try:
-                    _check(ctx, deadline)
+                    _check(ctx)
                     output, is_error = _run_tool(by_name, call, tool_ctx, ctx, media)
                 except DeadlineReached:
                     # Every call gets its result, or the conversation cannot go on later
@@ -67,7 +66,7 @@ def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits:
             if usage["input_tokens"] + usage["output_tokens"] >= limits.max_tokens:
                 stopped = "max_tokens"
                 break
-            _check(ctx, deadline)
+            _check(ctx)
         else:
             stopped = "max_steps"
     except DeadlineReached:
@@ -134,16 +133,14 @@ def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx,
     except Exception as exc:  # noqa: BLE001 - a broken tool must not end the run
         log.exception("tool %s failed", call["name"])
         output, is_error = f"the tool failed unexpectedly: {type(exc).__name__}: {exc}", True
-    if ctx.cancelled.is_set():
-        raise Stopped()
-    if ctx.deadline_reached:
-        raise DeadlineReached()
+    _check(ctx)
     ctx.emit("tool_result", {"id": call["id"], "name": call["name"], "output": output,
                              "is_error": is_error})
     return output, is_error
 
 
-def _check(ctx, deadline: "Deadline") -> None:  # noqa: ARG001 - read at each boundary
+def _check(ctx) -> None:
+    """Between steps and calls: a cancel or the wall-time limit ends the loop here."""
     if ctx.cancelled.is_set():
         raise Stopped()
     if ctx.deadline_reached:
@@ -168,10 +165,8 @@ class Deadline:
 
     def __init__(self, seconds: float, ctx):
         self.ctx = ctx
-        ctx.deadline_reached = False
         self.timer = threading.Timer(seconds, self._reached)
         self.timer.daemon = True
-        self.started = time.monotonic()
         self.timer.start()
 
     def _reached(self) -> None:

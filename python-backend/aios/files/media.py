@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -40,26 +41,25 @@ def _run(argv: list[str], data: bytes, timeout_s: float, outputs: str = "") -> t
         return done.stdout, [p.read_bytes() for p in sorted(out.iterdir())]
 
 
-def _probe(data: bytes, timeout_s: float) -> dict:
+@dataclass
+class Probe:
+    duration_s: Optional[float]
+    has_audio: bool
+
+
+def probe(data: bytes, timeout_s: float = 30) -> Probe:
     out, _ = _run([_ffmpeg("ffprobe"), "-v", "error", "-of", "json", "-show_entries",
                    "format=duration:stream=codec_type", "INPUT"], data, timeout_s)
-    return json.loads(out or b"{}")
+    info = json.loads(out or b"{}")
+    duration = info.get("format", {}).get("duration")
+    return Probe(float(duration) if duration not in (None, "N/A") else None,
+                 any(s.get("codec_type") == "audio" for s in info.get("streams", [])))
 
 
-def duration_s(data: bytes, timeout_s: float = 30) -> Optional[float]:
-    value = _probe(data, timeout_s).get("format", {}).get("duration")
-    return float(value) if value not in (None, "N/A") else None
-
-
-def has_audio(data: bytes, timeout_s: float = 30) -> bool:
-    streams = _probe(data, timeout_s).get("streams", [])
-    return any(s.get("codec_type") == "audio" for s in streams)
-
-
-def frames(data: bytes, count: int, max_side: int, timeout_s: float = 60) -> list[bytes]:
+def frames(data: bytes, count: int, max_side: int, duration_s: Optional[float],
+           timeout_s: float = 60) -> list[bytes]:
     """`count` JPEG frames spread evenly over the video, each at most max_side wide/high."""
-    length = duration_s(data, timeout_s) or 1.0
-    fps = count / max(length, 0.1)
+    fps = count / max(duration_s or 1.0, 0.1)
     _, images = _run([_ffmpeg(), "-v", "error", "-i", "INPUT", "-vf",
                       f"fps={fps:.6f},scale='min(iw,{max_side})':'min(ih,{max_side})'"
                       ":force_original_aspect_ratio=decrease",

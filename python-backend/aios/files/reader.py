@@ -57,19 +57,15 @@ class FileReader:
         large, of a supported type. Returns the media type."""
         with self.roots.open(path) as opened:
             self._check_size(path, opened.size)
-            head = opened.read(sniff.HEAD_BYTES)
-        media_type = sniff.media_type(head)
-        if media_type is None:
-            raise FileRefused("unsupported_type", f"{path!r} {sniff.describe(head)}: not a "
-                              f"type that can be read ({SUPPORTED})")
-        return media_type
+            return self._media_type(path, opened.read(sniff.HEAD_BYTES))
 
     def read(self, path: str) -> FileContent:
-        media_type = self.inspect(path)
         with self.roots.open(path) as opened:
+            self._check_size(path, opened.size)
             data = opened.read(self.limits.max_bytes + 1)
             real = opened.path
-        self._check_size(path, len(data))
+        self._check_size(path, len(data))  # it may have grown since
+        media_type = self._media_type(path, data[:sniff.HEAD_BYTES])
         content = FileContent(str(real), real.name, media_type, len(data))
         if media_type in sniff.IMAGE_TYPES:
             check_image(path, data)
@@ -81,10 +77,12 @@ class FileReader:
         elif media_type in sniff.AUDIO_TYPES:
             content.parts = [self._transcript(real.name, data)]
         elif media_type in sniff.VIDEO_TYPES:
-            frames = media.frames(data, self.limits.video_frames, self.limits.frame_max_side)
+            info = media.probe(data)
+            frames = media.frames(data, self.limits.video_frames, self.limits.frame_max_side,
+                                  info.duration_s)
             content.parts = [image_part(f"{real.name} frame {i + 1}/{len(frames)}",
                                         "image/jpeg", frame) for i, frame in enumerate(frames)]
-            if media.has_audio(data):
+            if info.has_audio:
                 content.parts.append(self._transcript(real.name, media.sound_track(data)))
         else:
             encoding = sniff.text_encoding(data) or "utf-8"
@@ -117,6 +115,14 @@ class FileReader:
                                     **({"size": info.st_size} if kind == "file" else {}),
                                     "modified": int(info.st_mtime)})
         return {"path": str(folder), "entries": entries}
+
+    @staticmethod
+    def _media_type(path: str, head: bytes) -> str:
+        media_type = sniff.media_type(head)
+        if media_type is None:
+            raise FileRefused("unsupported_type", f"{path!r} {sniff.describe(head)}: not a "
+                              f"type that can be read ({SUPPORTED})")
+        return media_type
 
     def _check_size(self, path: str, size: int) -> None:
         if size > self.limits.max_bytes:

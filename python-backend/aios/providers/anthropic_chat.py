@@ -2,10 +2,10 @@
 
 from typing import Iterator
 
-from .parts import MediaLimits, anthropic_messages
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
-                   StreamEvent, TextDelta, Usage)
+                   SdkAdapter, StreamEvent, TextDelta, Usage)
+from .parts import MediaLimits, anthropic_messages
 from .streaming import guarded_stream, retry_after, tool_call
 
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
@@ -13,14 +13,10 @@ STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "leng
 DEFAULT_MAX_TOKENS = 4096  # the Messages API requires one
 
 
-class AnthropicChat:
+class AnthropicChat(SdkAdapter):
     def __init__(self, sdk, client, default_model: str, models: list[str], media: MediaLimits):
-        self.name = "anthropic"
+        super().__init__("anthropic", client, default_model, models, media)
         self.sdk = sdk
-        self.client = client  # built with max_retries=0: retries are ours
-        self.default_model = default_model
-        self.models = models
-        self.media = media
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
         return guarded_stream(
@@ -83,6 +79,3 @@ class AnthropicChat:
                 return ContextTooLong(message, self.name)
             return BadRequest(message, self.name)
         return ProviderUnavailable(message, self.name)
-
-    def close(self) -> None:
-        self.client.close()

@@ -1,7 +1,10 @@
 """The provider interface: requests, normalized stream events, and one error family."""
 
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Protocol, Union
+
+if TYPE_CHECKING:
+    from .parts import MediaLimits
 
 
 @dataclass
@@ -93,3 +96,19 @@ class Provider(Protocol):
         stream from another thread (cancel)."""
 
     def close(self) -> None: ...
+
+
+class SdkAdapter:
+    """What every adapter keeps: its name, its SDK's client (built with retries off: the
+    retries are ours, one policy for every provider), its models and media limits."""
+
+    def __init__(self, name: str, client, default_model: str, models: list[str],
+                 media: "MediaLimits"):
+        self.name = name
+        self.client = client
+        self.default_model = default_model
+        self.models = models
+        self.media = media
+
+    def close(self) -> None:
+        self.client.close()

@@ -4,21 +4,17 @@ reports every HTTP error as one error class with a status code)."""
 import json
 from typing import Iterator
 
-from .parts import MediaLimits, mistral_messages
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
-                   StreamEvent, TextDelta, Usage)
+                   SdkAdapter, StreamEvent, TextDelta, Usage)
+from .parts import MediaLimits, mistral_messages
 from .streaming import guarded_stream, openai_style_options, retry_after, tool_call
 
 
-class MistralChat:
+class MistralChat(SdkAdapter):
     def __init__(self, errors, client, default_model: str, models: list[str], media: MediaLimits):
-        self.name = "mistral"
+        super().__init__("mistral", client, default_model, models, media)
         self.errors = errors  # mistralai.client.errors
-        self.client = client
-        self.default_model = default_model
-        self.models = models
-        self.media = media
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
         return guarded_stream(

@@ -4,25 +4,20 @@ llama.cpp) and `groq`."""
 
 from typing import Iterator
 
-from .parts import MediaLimits, openai_messages
 from .base import (AuthenticationFailed, BadRequest, ChatRequest, ContextTooLong, Finish,
                    ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited,
-                   StreamEvent, TextDelta, Usage)
+                   SdkAdapter, StreamEvent, TextDelta, Usage)
+from .parts import MediaLimits, openai_messages
 from .streaming import guarded_stream, openai_style_options, retry_after, tool_call
 
 
-class OpenAIChat:
-    """`sdk` is the SDK module (its exception classes), `client` its client, built with
-    max_retries=0: retries are ours, one policy for every provider."""
+class OpenAIChat(SdkAdapter):
+    """`sdk` is the SDK module (its exception classes)."""
 
     def __init__(self, name: str, sdk, client, default_model: str, models: list[str],
                  media: MediaLimits, usage_option: bool = True):
-        self.name = name
+        super().__init__(name, client, default_model, models, media)
         self.sdk = sdk
-        self.client = client
-        self.default_model = default_model
-        self.models = models
-        self.media = media
         self.usage_option = usage_option  # Groq reports usage in x_groq without asking
 
     def stream(self, request: ChatRequest, on_open=None) -> Iterator[StreamEvent]:
@@ -80,7 +75,4 @@ class OpenAIChat:
                 return ContextTooLong(message, name)
             return BadRequest(message, name)
         return ProviderUnavailable(message, name)
-
-    def close(self) -> None:
-        self.client.close()
 

@@ -76,12 +76,15 @@ class AgentInput(Input):
         # servers; here the server must at least be configured (when the web says which are)
         from ..tools.registry import MCP_PREFIX, TOOLS
         servers = (info.context or {}).get("mcp_servers")
-        unknown = [n for n in names if not (
-            n in TOOLS.names() or n.startswith(MCP_PREFIX) and
-            (servers is None or n[len(MCP_PREFIX):].split("__", 1)[0] in servers))]
+
+        def known(name: str) -> bool:
+            if not name.startswith(MCP_PREFIX):
+                return name in TOOLS.names()
+            return servers is None or name[len(MCP_PREFIX):].split("__", 1)[0] in servers
+        unknown = [n for n in names if not known(n)]
         if unknown:
-            raise ValueError(f"unknown tools {unknown}; available: {', '.join(TOOLS.names())}"
-                             f"{', and mcp__<server>__<tool> of: ' + ', '.join(servers) if servers else ''}")
+            mcp = f", and mcp__<server>__<tool> of: {', '.join(servers)}" if servers else ""
+            raise ValueError(f"unknown tools {unknown}; available: {', '.join(TOOLS.names())}{mcp}")
         return names
 
     @model_validator(mode="after")

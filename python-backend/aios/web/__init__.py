@@ -49,7 +49,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         revoke=lambda task_id: celery.control.revoke(task_id),
         max_input_bytes=settings.max_input_bytes,
         validation_context={"files": settings.file_reader(),
-                            "mcp_servers": sorted(settings.mcp_config().servers)})
+                            "mcp_servers": sorted(settings.mcp_config.servers)})
     app.extensions["aios.redis"] = redis
 
     gate = SubscriptionGate(fetch=events.after)

@@ -50,7 +50,7 @@ def int_arg(name: str, default: int) -> int:
 def mcp():
     """The configured MCP servers with their state and tools, as a worker sees them."""
     settings = current_app.extensions["aios.settings"]
-    servers = settings.mcp_config().servers
+    servers = settings.mcp_config.servers
     if not servers:
         return jsonify({"servers": [], "hint": "list MCP servers in a JSON file "
                         "({\"mcpServers\": {...}}) and point AIOS_MCP_CONFIG at it"})
