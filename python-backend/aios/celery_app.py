@@ -8,6 +8,7 @@ from celery import Celery, bootsteps, shared_task, signals
 
 from .resources import worker_resources
 from .settings import Settings
+from .tasks.broker import TaskMessages
 from .tasks.keys import WORKERS
 from .tasks.watchdog import requeue_orphans
 
@@ -37,12 +38,6 @@ def create_celery(settings: Settings) -> Celery:
     celery.aios_settings = settings
     celery.steps["worker"].add(Watchdog)
     return celery
-
-
-def enqueue(celery: Celery, task_id: str) -> None:
-    # ignore_result: results live in our task store; without it the sender would subscribe
-    # to a result channel per task, and never leave it.
-    celery.send_task(RUN_TASK, args=[task_id], task_id=task_id, ignore_result=True)
 
 
 @shared_task(name=RUN_TASK, bind=True, ignore_result=True)
@@ -101,6 +96,6 @@ class Watchdog(bootsteps.StartStopStep):
         try:
             resources.redis.zadd(WORKERS, {worker.hostname: time.time()})
             requeue_orphans(resources.store, resources.events,
-                            lambda task_id: enqueue(worker.app, task_id))
+                            TaskMessages(worker.app, RUN_TASK))
         except Exception:  # noqa: BLE001 - Redis may be away for a while: next time
             log.warning("watchdog sweep failed", exc_info=True)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from .broker import QueuedMessage
 from .events import EventLog, new_event
 from .kinds import BadTaskInput, validate_input
 from .store import FINAL, STATUSES, TaskStore
@@ -24,12 +25,12 @@ class Submitted:
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, log: EventLog, enqueue: Callable[[str], None],
-                 revoke: Callable[[str], None], max_input_bytes: int,
-                 validation_context: Optional[dict] = None):
+    def __init__(self, store: TaskStore, log: EventLog,
+                 message_for: Callable[[str], QueuedMessage], revoke: Callable[[str], None],
+                 max_input_bytes: int, validation_context: Optional[dict] = None):
         self.store = store
         self.log = log
-        self.enqueue = enqueue
+        self.message_for = message_for
         self.revoke = revoke
         self.max_input_bytes = max_input_bytes
         self.validation_context = validation_context  # e.g. {"files": ...} for attachments
@@ -46,12 +47,12 @@ class TaskService:
             raise BadTaskInput(f"input is larger than {self.max_input_bytes} bytes", status=413)
         clean = validate_input(kind, task_input, self.validation_context)
         event = new_event(task_id, "status", {"status": "queued"})
-        seq = self.store.create(task_id, kind, clean, event)
+        # Recorded, logged and queued in one step: the task runs once, never zero times.
+        seq = self.store.create(task_id, kind, clean, event, self.message_for(task_id))
         if not seq:
             return Submitted(self.store.get(task_id), created=False)
         # The queued event is not emitted live: no socket can be in the task's room before it
         # exists, except a socket submitting it, and that one replays the log after this.
-        self.enqueue(task_id)
         return Submitted({"task_id": task_id, "kind": kind, "status": "queued"}, created=True)
 
     def get(self, task_id: str) -> dict:

@@ -8,19 +8,22 @@ from typing import Optional
 import redis
 
 from . import keys
+from .broker import QueuedMessage
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
 
 # Each script that changes the status also appends the matching events to the log, so
-# that the record and its log never disagree, in one round trip.
+# that the record and its log never disagree, in one round trip; a script that makes a task
+# queued also pushes its Celery message (see broker.py).
 CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], string.sub(KEYS[1], string.len('aios:task:') + 1))
 local seq = redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('LPUSH', KEYS[4], ARGV[4])
 return seq
 """
 # queued -> running; a running task whose heartbeat stopped may be taken over too.
@@ -69,6 +72,7 @@ end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('LPUSH', KEYS[4], ARGV[3])
 return 1
 """
 
@@ -94,15 +98,17 @@ class TaskStore:
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._requeue = client.register_script(REQUEUE_ORPHAN)
 
-    def create(self, task_id: str, kind: str, task_input: dict, event: dict) -> int:
-        """Creates the record and logs `event`; returns its seq, or 0 when the id exists
-        already (a task id never runs twice)."""
+    def create(self, task_id: str, kind: str, task_input: dict, event: dict,
+               message: QueuedMessage) -> int:
+        """Creates the record, logs `event` and queues `message`; returns the event's seq,
+        or 0 when the id exists already (a task id never runs twice)."""
         now = time.time()
         fields = {"task_id": task_id, "kind": kind, "input": json.dumps(task_input),
                   "status": "queued", "created_at": now, "updated_at": now, "attempt": 0}
         flat = [str(x) for pair in fields.items() for x in pair]
-        return int(self._create(keys=[keys.record(task_id), keys.RECENT, keys.events(task_id)],
-                                args=[now, self.retention_s, json.dumps(event), *flat]))
+        return int(self._create(
+            keys=[keys.record(task_id), keys.RECENT, keys.events(task_id), message.queue],
+            args=[now, self.retention_s, json.dumps(event), message.payload, *flat]))
 
     def get(self, task_id: str) -> Optional[dict]:
         raw = self.redis.hgetall(keys.record(task_id))
@@ -168,10 +174,11 @@ class TaskStore:
     def running_ids(self) -> list[str]:
         return list(self.redis.smembers(keys.RUNNING))
 
-    def requeue_if_orphaned(self, task_id: str) -> bool:
+    def requeue_if_orphaned(self, task_id: str, message: QueuedMessage) -> bool:
+        """running without a heartbeat (its worker died) -> queued, with `message` queued."""
         return bool(self._requeue(
-            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id)],
-            args=[time.time(), task_id]))
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id), message.queue],
+            args=[time.time(), task_id, message.payload]))
 
 
 def public_view(raw: dict) -> dict:

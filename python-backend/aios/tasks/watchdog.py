@@ -4,18 +4,19 @@ visibility timeout, which must stay longer than the longest task."""
 import logging
 from typing import Callable
 
+from .broker import QueuedMessage
 from .events import EventLog
 from .store import TaskStore
 
 log = logging.getLogger(__name__)
 
 
-def requeue_orphans(store: TaskStore, events: EventLog, enqueue: Callable[[str], None]) -> int:
+def requeue_orphans(store: TaskStore, events: EventLog,
+                    message_for: Callable[[str], QueuedMessage]) -> int:
     requeued = 0
     for task_id in store.running_ids():
-        if store.requeue_if_orphaned(task_id):
+        if store.requeue_if_orphaned(task_id, message_for(task_id)):
             log.warning("task %s lost its worker: requeued", task_id)
             events.append(task_id, "status", {"status": "queued"})
-            enqueue(task_id)
             requeued += 1
     return requeued

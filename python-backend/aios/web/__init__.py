@@ -3,12 +3,14 @@
 from typing import Optional
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_cors import CORS
 from flask_socketio import SocketIO
 
-from ..celery_app import create_celery, enqueue
+from ..celery_app import RUN_TASK, create_celery
 from ..resources import redis_client
 from ..settings import Settings, load_settings
+from ..tasks.broker import TaskMessages
 from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
 from ..tasks.service import TaskService
@@ -31,9 +33,21 @@ def origin_check(allowed: list[str]):
     return check
 
 
+class NoSessions(SessionInterface):
+    """Every call carries its bearer token: no cookie session is read, signed or set (Flask
+    would otherwise build a signing serializer for every request)."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses a null session, which refuses writes
+
+    def save_session(self, app, session, response):
+        pass
+
+
 def create_app(settings: Optional[Settings] = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__, static_folder=None)
+    app.session_interface = NoSessions()
     app.config.update(SECRET_KEY=settings.secret_key.get_secret_value(),
                       MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_SORT_KEYS=False)
     app.extensions["aios.settings"] = settings
@@ -45,7 +59,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
                       settings.task_retention_s)
     store = TaskStore(redis, settings.task_retention_s, settings.heartbeat_ttl_s)
     app.extensions["aios.tasks"] = TaskService(
-        store, events, enqueue=lambda task_id: enqueue(celery, task_id),
+        store, events, message_for=TaskMessages(celery, RUN_TASK),
         revoke=lambda task_id: celery.control.revoke(task_id),
         max_input_bytes=settings.max_input_bytes,
         validation_context={"files": settings.file_reader(),
@@ -57,7 +71,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     socketio.init_app(
         app, async_mode="eventlet",
         client_manager=GatedRedisManager(settings.redis_url, gate, channel=SOCKETIO_CHANNEL),
-        cors_allowed_origins=origin_check(settings.aios_cors_origins),
+        cors_allowed_origins=origin_check(settings.aios_cors_origins), manage_session=False,
         max_http_buffer_size=settings.max_request_bytes,
         logger=False, engineio_logger=False)
     app.wsgi_app = LeanWebSocket(app.wsgi_app)
