@@ -16,10 +16,10 @@ from .tasks.sandbox_client import SandboxClient
 from .tasks.store import TaskStore
 
 
-def redis_client(url: str, **options) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2,
                                 socket_timeout=10, health_check_interval=15,
-                                retry_on_timeout=True, **options)
+                                retry_on_timeout=True)
 
 
 class WorkerResources:
