@@ -2,7 +2,7 @@
 
   (a) raw Celery apply_async().get() of a no-op task
   (b) REST submit -> `result` event at a Socket.IO client, `echo` kind
-  (c) throughput: 500 tasks submitted through the API vs 500 raw apply_async
+  (c) throughput: 500 tasks submitted through the API vs 500 raw apply_async, alternated rounds
   (d) idle WebSocket clients held by one eventlet worker (1,000 / 5,000 / 10,000), its RSS,
       and an active client's round trip meanwhile
   (e) latency of a task event from a worker-side emitter to a client
@@ -43,16 +43,37 @@ def p90(samples):
     return sorted(samples)[int(0.9 * (len(samples) - 1))]
 
 
-def raw_celery(env, reps):
-    from celery import Celery
-    celery = Celery(broker=env["REDIS_URL"], backend=env["REDIS_URL"])
-    samples = []
-    for i in range(reps + 5):
-        started = time.perf_counter()
-        celery.send_task("aios.noop").get(timeout=10)
-        if i >= 5:
-            samples.append((time.perf_counter() - started) * 1000)
-    return celery, samples
+def raw_round_trip(celery) -> float:
+    started = time.perf_counter()
+    celery.send_task("aios.noop").get(timeout=10)
+    return (time.perf_counter() - started) * 1000
+
+
+def rest_round_trip(rest: "EchoSubmitter", listener: TaskListener) -> float:
+    task_id = uuid.uuid4().hex
+    started = time.perf_counter()
+    rest.submit(task_id)
+    listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+    listener.wait_for(lambda l: any(e["type"] == "result" for e in l.of(task_id)), 10)
+    return (time.perf_counter() - started) * 1000
+
+
+def round_trips(celery, web, reps, block=20, warmup=5):
+    """(a) and (b) in alternated blocks of `block` samples: each block runs back to back (a
+    tight loop: the fastest either can be), and alternating the blocks makes a slow moment of
+    the shared machine weigh on both alike."""
+    listener = TaskListener(web.url).connect()
+    rest = EchoSubmitter(web.url)
+    for _ in range(warmup):
+        raw_round_trip(celery), rest_round_trip(rest, listener)
+    raw, through_api = [], []
+    while len(raw) < reps:
+        n = min(block, reps - len(raw))
+        raw += [raw_round_trip(celery) for _ in range(n)]
+        through_api += [rest_round_trip(rest, listener) for _ in range(n)]
+    rest.close()
+    listener.close()
+    return raw, through_api
 
 
 class EchoSubmitter:
@@ -74,23 +95,6 @@ class EchoSubmitter:
 
     def close(self) -> None:
         self.connection.close()
-
-
-def rest_to_result_event(web, reps):
-    listener = TaskListener(web.url).connect()
-    rest = EchoSubmitter(web.url)
-    samples = []
-    for i in range(reps + 5):
-        task_id = uuid.uuid4().hex
-        started = time.perf_counter()
-        rest.submit(task_id)
-        listener.call("task:subscribe", {"task_id": task_id, "after": 0})
-        listener.wait_for(lambda l: any(e["type"] == "result" for e in l.of(task_id)), 10)
-        if i >= 5:
-            samples.append((time.perf_counter() - started) * 1000)
-    rest.close()
-    listener.close()
-    return samples
 
 
 def throughput_api(web, redis_url, n, threads=8):
@@ -240,7 +244,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=100)
     parser.add_argument("--tasks", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3, help="of (c), API and raw alternated")
+    parser.add_argument("--rounds", type=int, default=5, help="of (c), API and raw alternated")
     parser.add_argument("--clients", default="1000,5000,10000")
     args = parser.parse_args()
     import resource
@@ -253,8 +257,9 @@ def main():
     worker = start_worker(env, "w-bench")
     web = start_web(env, "web-bench")
     try:
-        celery, raw = raw_celery(env, args.reps)
-        rest = rest_to_result_event(web, args.reps)
+        from celery import Celery
+        celery = Celery(broker=env["REDIS_URL"], backend=env["REDIS_URL"])
+        raw, rest = round_trips(celery, web, args.reps)
         # Alternated, so that a slow moment of the shared machine hits both sides alike.
         rates = [(throughput_api(web, env["REDIS_URL"], args.tasks),
                   throughput_raw(celery, args.tasks)) for _ in range(args.rounds)]
@@ -266,7 +271,8 @@ def main():
         manager.stop()
         redis.kill()
 
-    print(f"\nTask pipeline, {args.reps} repetitions per latency row (ms)\n")
+    print(f"\nTask pipeline, {args.reps} repetitions per latency row, (a) and (b) in alternated "
+          "blocks of 20 (ms)\n")
     print("| case | p50 | p90 | target |\n|---|---:|---:|---|")
     print(f"| (a) raw Celery apply_async().get(), no-op | {p50(raw):.2f} | {p90(raw):.2f} | |")
     print(f"| (b) REST submit -> result event (echo) | {p50(rest):.2f} | {p90(rest):.2f} | "

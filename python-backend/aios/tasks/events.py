@@ -2,7 +2,7 @@
 
 import json
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import redis
 
@@ -42,8 +42,15 @@ class EventLog:
         self.emit(keys.room(events[0]["task_id"]), tuple(events))
         return events
 
-    def after(self, task_id: str, seq: int, limit: int = 10_000) -> list[dict]:
-        raw = self.redis.lrange(keys.events(task_id), seq, seq + limit - 1)
+    def after(self, task_id: str, seq: int, limit: int = 10_000) -> Optional[list[dict]]:
+        """The events after `seq`, or None when there is no such task (never submitted, or
+        expired): both in one round trip, as a subscribe needs both."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(keys.record(task_id))
+        pipe.lrange(keys.events(task_id), seq, seq + limit - 1)
+        exists, raw = pipe.execute()
+        if not exists:
+            return None
         return [dict(json.loads(item), seq=seq + i + 1) for i, item in enumerate(raw)]
 
 

@@ -69,10 +69,13 @@ class TaskService:
         return self.store.recent(status, limit)
 
     def events(self, task_id: str, after: int) -> list[dict]:
-        self.get(task_id)
+        """The task's logged events after `after`; TaskNotFound if there is no such task."""
         if after < 0:
             raise BadTaskInput("after must be >= 0")
-        return self.log.after(task_id, after)
+        events = self.log.after(task_id, after) if TASK_ID.match(task_id or "") else None
+        if events is None:
+            raise TaskNotFound(f"no task {task_id!r}")
+        return events
 
     def cancel(self, task_id: str) -> dict:
         """Queued: cancelled at once. Running: the worker stops it. Final: unchanged."""

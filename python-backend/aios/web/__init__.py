@@ -66,7 +66,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
                             "mcp_servers": sorted(settings.mcp_config.servers)})
     app.extensions["aios.redis"] = redis
 
-    gate = SubscriptionGate(fetch=events.after)
+    gate = SubscriptionGate(fetch=lambda task_id, after: events.after(task_id, after) or [])
     app.extensions["aios.gate"] = gate
     socketio.init_app(
         app, async_mode="eventlet",

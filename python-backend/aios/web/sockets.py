@@ -45,12 +45,12 @@ def stream_to_me(task_id: str, after: int, then=None) -> int:
     try:
         if then:
             then()
+        logged = service().events(task_id, after)  # TaskNotFound for an unknown task
     except Exception:
         gate.close(sid, task_id)  # nothing to stream: leave no state behind
         leave_room(room(task_id))
         raise
-    replayed = manager.deliver(sid, task_id, gate.replayed,
-                               service().log.after(task_id, after))
+    replayed = manager.deliver(sid, task_id, gate.replayed, logged)
     return replayed + manager.deliver(sid, task_id, gate.finish)
 
 
@@ -92,7 +92,6 @@ def subscribe(data):
     after = data.get("after", 0)
     if not isinstance(after, int) or after < 0:
         raise BadTaskInput("`after` must be an integer >= 0")
-    service().get(task_id)
     return {"task_id": task_id, "replayed": stream_to_me(task_id, after)}
 
 
