@@ -4,8 +4,9 @@ without its message (a web process dying between the two would leave it waiting 
 and submitting costs one Redis round trip instead of two plus kombu's producer machinery.
 
 Celery builds the message (headers, body); the envelope around it is the one kombu's Redis
-transport writes to its list for the default exchange. tests/unit/test_broker_message.py
-checks both against a message published by kombu itself into a real redis-server."""
+transport writes to its list for the default exchange. tests/integration/
+test_broker_message.py checks both against a message kombu itself publishes into a real
+redis-server."""
 
 import base64
 import uuid
