@@ -41,5 +41,5 @@ WORKDIR /srv/python-backend
 EXPOSE 8765 5555
 # Starts as root, makes AIOS_WRITABLE_DIRS (the shared tmp/) writable, runs the command as aios.
 ENTRYPOINT ["aios-entrypoint"]
-CMD ["gunicorn", "-k", "eventlet", "-w", "1", "--worker-connections", "20000", \
-     "--bind", "0.0.0.0:8765", "app:app"]
+# The design's command; gunicorn.conf.py (read from the WORKDIR) adds worker_connections.
+CMD ["gunicorn", "--worker-class", "eventlet", "-w", "1", "--bind", "0.0.0.0:8765", "app:app"]

@@ -11,12 +11,10 @@ Run: make bench   (or: scripts/with-services.sh .venv/bin/python bench/pipeline.
 """
 
 import argparse
-import asyncio
 import http.client
 import json
 import statistics
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,14 +22,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import docker
-import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "python-backend")]
 
-from tests.integration.stack import (API_TOKEN, RedisServer, TaskListener,  # noqa: E402
-                                     backend_env, start_web, start_worker,
-                                     wait_until)
+from tests.integration.stack import (API_TOKEN, IdleSockets, RedisServer,  # noqa: E402
+                                     TaskListener, backend_env, start_web, start_worker)
 from tests.integration.support import start_manager  # noqa: E402
 
 
@@ -132,34 +128,6 @@ def throughput_raw(celery, n):
     return n / (time.perf_counter() - started)
 
 
-async def idle_clients(url, count, clients, stop):
-    """Raw engine.io WebSocket clients: connect, authenticate, answer pings, nothing else."""
-    ws_url = url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-
-    async def one():
-        async with websockets.connect(ws_url, max_size=None, ping_interval=None,
-                                      open_timeout=60) as ws:
-            await ws.recv()  # engine.io open
-            await ws.send("40" + json.dumps({"token": API_TOKEN}))
-            reply = await ws.recv()
-            assert reply.startswith("40{"), reply
-            clients.append(ws)
-            try:
-                while not stop.is_set():
-                    message = await ws.recv()
-                    if message == "2":
-                        await ws.send("3")
-            except websockets.exceptions.ConnectionClosed:
-                return
-
-    tasks = []
-    for start in range(0, count, 250):
-        batch = [asyncio.ensure_future(one()) for _ in range(start, min(count, start + 250))]
-        tasks += batch
-        await asyncio.sleep(0.3)
-    return tasks
-
-
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -183,32 +151,18 @@ def ping_rtt(listener, reps=50):
 
 
 def hold_clients(web, levels):
-    loop = asyncio.new_event_loop()
-    stop = threading.Event()
-    clients, rows = [], []
-    threading.Thread(target=loop.run_forever, daemon=True).start()
+    idle = IdleSockets(web.url)
     active = TaskListener(web.url).connect()
     pid = gunicorn_worker_pid(web)
-    tasks = []
+    rows = []
     try:
         for level in levels:
-            more = level - len(clients)
-            tasks += asyncio.run_coroutine_threadsafe(
-                idle_clients(web.url, more, clients, stop), loop).result()
-            wait_until(lambda: len(clients) >= level or any(t.done() for t in tasks), 180,
-                       f"{level} clients")
+            idle.open(level - len(idle.sockets))
             time.sleep(1)
-            dropped = sum(1 for t in tasks if t.done())
-            rows.append((level, len(clients) - dropped, rss_mib(pid), p50(ping_rtt(active))))
+            rows.append((level, idle.held(), rss_mib(pid), p50(ping_rtt(active))))
     finally:
-        stop.set()
         active.close()
-
-        async def close_all():
-            await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
-            await asyncio.gather(*tasks, return_exceptions=True)
-        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=120)
-        loop.call_soon_threadsafe(loop.stop)
+        idle.close()
     return rows
 
 

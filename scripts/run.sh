@@ -27,7 +27,8 @@ if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
 fi
 start bash -c 'cd sandbox_manager && exec "$0"/uvicorn main:app --host 127.0.0.1 --port 8000' "$BIN"
 start bash -c 'cd python-backend && exec "$0"/celery -A app.celery worker --loglevel INFO' "$BIN"
-start bash -c 'cd python-backend && exec "$0"/gunicorn -k eventlet -w 1 --worker-connections 20000 \
+# The design's command, on loopback; python-backend/gunicorn.conf.py adds worker_connections.
+start bash -c 'cd python-backend && exec "$0"/gunicorn --worker-class eventlet -w 1 \
   --bind 127.0.0.1:8765 app:app' "$BIN"
 # Flower reads FLOWER_BASIC_AUTH from the environment: no password on the command line.
 start bash -c 'cd python-backend && exec "$0"/celery -A app.celery flower --address=127.0.0.1 \

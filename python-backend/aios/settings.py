@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         default_factory=lambda: list(ELECTRON_ORIGINS))
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # clients one web process holds at once (gunicorn's worker_connections, see gunicorn.conf.py)
+    web_worker_connections: int = Field(validation_alias="AIOS_WEB_WORKER_CONNECTIONS",
+                                        default=20000, ge=1)
 
     # LLM providers (a provider is configured when its key, or base URL, is set)
     openai_api_key: Optional[SecretStr] = None

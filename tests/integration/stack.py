@@ -1,5 +1,7 @@
 """Helpers that start the real pipeline: redis-server, Celery workers, gunicorn+eventlet."""
 
+import asyncio
+import json
 import os
 import secrets
 import signal
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import socketio
+import websockets
 
 from .support import ROOT, free_port, wait_until
 
@@ -89,11 +92,11 @@ class Service:
                 self.kill()
 
 
-def spawn(argv: list[str], env: dict, name: str) -> Service:
+def spawn(argv: list[str], env: dict, name: str, cwd=None) -> Service:
     log = Path(tempfile.gettempdir()) / f"aios-{name}-{secrets.token_hex(3)}.log"
     with log.open("wb") as out:
-        # An empty working directory: no developer's .env leaks into the test's settings.
-        proc = subprocess.Popen(argv, env=env, cwd=tempfile.mkdtemp(prefix="aios-cwd-"),
+        # By default an empty working directory: no developer's .env leaks into the settings.
+        proc = subprocess.Popen(argv, env=env, cwd=cwd or tempfile.mkdtemp(prefix="aios-cwd-"),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     return Service(proc, log, name=name)
 
@@ -108,11 +111,16 @@ def start_worker(env: dict, name: str, concurrency: int = 2) -> Service:
     return worker
 
 
-def start_web(env: dict, name: str = "web", healthy: bool = True) -> Service:
+def web_command(port: int) -> list[str]:
+    # The project's gunicorn.conf.py, named: spawn's working directory is an empty one.
+    return [str(VENV_BIN / "gunicorn"), "-c", str(BACKEND / "gunicorn.conf.py"),
+            "--bind", f"127.0.0.1:{port}", "app:app"]
+
+
+def start_web(env: dict, name: str = "web", healthy: bool = True, command=web_command,
+              cwd=None) -> Service:
     port = free_port()
-    web = spawn([str(VENV_BIN / "gunicorn"), "-k", "eventlet", "-w", "1",
-                 "--worker-connections", "20000", "--bind", f"127.0.0.1:{port}", "app:app"],
-                env, name)
+    web = spawn(command(port), env, name, cwd)
     web.url = f"http://127.0.0.1:{port}"
 
     def answering():
@@ -181,3 +189,67 @@ class TaskListener:
     def close(self) -> None:
         if self.client.connected:
             self.client.disconnect()
+
+
+class IdleSockets:
+    """Raw engine.io WebSocket clients that connect, authenticate and then only answer the
+    server's pings: what an idle desktop app costs the web server. They run on an asyncio
+    loop of their own, so thousands fit in one test process."""
+
+    def __init__(self, url: str, token: str = API_TOKEN):
+        self.ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+        self.token = token
+        self.sockets, self.tasks = [], []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    async def _one(self):
+        async with websockets.connect(self.ws_url, max_size=None, ping_interval=None,
+                                      open_timeout=60) as ws:
+            await ws.recv()  # engine.io's open packet
+            await ws.send("40" + json.dumps({"token": self.token}))
+            reply = await ws.recv()
+            assert reply.startswith("40{"), reply
+            self.sockets.append(ws)
+            try:
+                while True:
+                    if await ws.recv() == "2":
+                        await ws.send("3")
+            except websockets.exceptions.ConnectionClosed:
+                return
+
+    async def _open(self, count: int, batch: int):
+        for start in range(0, count, batch):
+            self.tasks += [asyncio.ensure_future(self._one())
+                           for _ in range(min(batch, count - start))]
+            await asyncio.sleep(0.3)
+
+    def open(self, count: int, timeout: float = 180, batch: int = 250) -> None:
+        """Open `count` more clients; returns once all are in or one was refused or dropped
+        (see dropped() and first_error())."""
+        wanted = len(self.sockets) + count
+        asyncio.run_coroutine_threadsafe(self._open(count, batch), self.loop).result()
+        wait_until(lambda: len(self.sockets) >= wanted or self.dropped(), timeout,
+                   f"{wanted} WebSocket clients")
+
+    def dropped(self) -> int:
+        return sum(1 for task in self.tasks if task.done())
+
+    def held(self) -> int:
+        return sum(1 for task in self.tasks if not task.done())
+
+    def first_error(self):
+        return next((task.exception() for task in self.tasks
+                     if task.done() and not task.cancelled() and task.exception()), None)
+
+    def close(self) -> None:
+        async def close_all():
+            await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        try:
+            asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=120)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=30)
+            self.loop.close()

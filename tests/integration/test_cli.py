@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .stack import API_TOKEN, BACKEND, VENV_BIN, spawn, wait_for_task
+from .stack import API_TOKEN, BACKEND, spawn, wait_for_task, web_command
 from .support import wait_until
 
 SLEEPER = "import time; print('go', flush=True); time.sleep(60)"
@@ -188,9 +188,7 @@ def test_submit_resumes_the_stream_after_the_web_server_restarts(own_stack):
     try:
         seen = [proc.stdout.readline() for _ in range(3)]
         web.kill()  # SIGKILL: the CLI's socket drops mid-stream
-        again = spawn([str(VENV_BIN / "gunicorn"), "-k", "eventlet", "-w", "1", "--bind",
-                       f"127.0.0.1:{urlsplit(web.url).port}", "app:app"],
-                      own_stack.environment, "web-again")
+        again = spawn(web_command(urlsplit(web.url).port), own_stack.environment, "web-again")
         wait_until(lambda: healthy(web.url), 60, "the restarted web server")
         out, err = proc.communicate(timeout=60)
     finally:
