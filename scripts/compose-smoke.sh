@@ -143,6 +143,12 @@ print(f"flower: {without} without auth, {with_auth} with FLOWER_BASIC_AUTH")
 PYTHON
 step "code task over Socket.IO and Flower's auth checked"
 
+# The image runs the design's gunicorn command: gunicorn.conf.py in its WORKDIR must add the rest.
+resolved=$(compose exec -T -u aios web gunicorn --print-config app:app)
+grep -qE '^worker_connections += 20000$' <<<"$resolved" \
+  || { echo "web's gunicorn did not read gunicorn.conf.py:"; grep -E '^(worker_|config)' <<<"$resolved"; exit 1; }
+step "web's gunicorn holds 20000 connections (gunicorn.conf.py read)"
+
 teardown
 left=$(leftovers)
 [ -z "$left" ] || { echo "containers left behind: $left"; exit 1; }

@@ -127,6 +127,8 @@ def test_oversize_unknown_and_odd_requests(rest):
     assert rest.post("/api/tasks", content="kind=echo").status_code == 415
     assert rest.get("/api/tasks/0123456789abcdef").status_code == 404
     assert rest.get("/api/tasks/0123456789abcdef/events").status_code == 404
+    assert rest.get("/api/tasks/0123456789abcdef/events", params={"after": "x"}).status_code == 400
+    assert rest.get("/api/tasks/0123456789abcdef/events", params={"after": -1}).status_code == 422
     assert rest.post("/api/tasks/0123456789abcdef/cancel").status_code == 404
     assert rest.get("/api/tasks", params={"status": "weird"}).status_code == 422
     assert rest.get("/api/tasks", params={"limit": "many"}).status_code == 400
