@@ -135,12 +135,6 @@ def rss_mib(pid):
                 return int(line.split()[1]) / 1024
 
 
-def gunicorn_worker_pid(web):
-    import subprocess
-    out = subprocess.run(["pgrep", "-P", str(web.proc.pid)], capture_output=True, text=True)
-    return int(out.stdout.split()[0])
-
-
 def ping_rtt(listener, reps=50):
     samples = []
     for _ in range(reps):
@@ -153,7 +147,7 @@ def ping_rtt(listener, reps=50):
 def hold_clients(web, levels):
     idle = IdleSockets(web.url)
     active = TaskListener(web.url).connect()
-    pid = gunicorn_worker_pid(web)
+    pid = web.child_pid()
     rows = []
     try:
         for level in levels:

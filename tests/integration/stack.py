@@ -83,6 +83,11 @@ class Service:
             os.killpg(self.proc.pid, sig)
             self.proc.wait(timeout=30)
 
+    def child_pid(self) -> int:
+        """The first child process: gunicorn's worker, under its master."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        return int(children.split()[0])
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

@@ -2,12 +2,14 @@
 workers, real redis-server, the real sandbox manager on dockerd."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -383,6 +385,67 @@ def test_websocket_compression_is_declined(web):
         async with websockets.connect(url) as ws:  # offers permessage-deflate by default
             return ws.response.headers.get("Sec-WebSocket-Extensions")
     assert asyncio.run(handshake()) is None
+
+
+@contextlib.asynccontextmanager
+async def raw_socketio(web):
+    """A Socket.IO client spoken by hand over a raw WebSocket: sends any frames it is told."""
+    url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
+        await ws.recv()  # engine.io's open packet
+        await ws.send("40" + json.dumps({"token": API_TOKEN}))
+        assert (await ws.recv()).startswith("40{")
+        yield ws
+
+
+def round_trips_meanwhile(listener, work) -> list:
+    """Ping round trips (s) of another client while `work` runs."""
+    rtts, done = [], threading.Event()
+
+    def ping():
+        while not done.is_set():
+            started = time.monotonic()
+            listener.call("ping", {})
+            rtts.append(time.monotonic() - started)
+            time.sleep(0.01)
+    pinger = threading.Thread(target=ping)
+    pinger.start()
+    try:
+        work()
+    finally:
+        done.set()
+        pinger.join()
+    return rtts
+
+
+def test_large_messages_do_not_stall_other_clients(web, listener):
+    # 3 MiB: under the message limit (AIOS_MAX_REQUEST_BYTES, 4 MiB), over the input limit.
+    big = json.dumps(["task:submit", {"kind": "echo", "input": {"text": "x" * (3 << 20)}}])
+
+    async def send_big_messages():
+        async with raw_socketio(web) as ws:
+            for ack_id in range(3):
+                await ws.send(f"42{ack_id}{big}")
+                assert '"too_large"' in await asyncio.wait_for(ws.recv(), 10)
+    rtts = round_trips_meanwhile(listener, lambda: asyncio.run(send_big_messages()))
+    # eventlet's own unmasking took 0.25 s per MiB, the whole process blocked meanwhile.
+    assert max(rtts) < 0.3, f"slowest ping {max(rtts):.3f} s"
+
+
+def test_a_message_over_the_limit_closes_only_its_connection(web, listener):
+    worker_pid = web.child_pid()
+
+    async def send_64_mib_in_fragments():
+        async with raw_socketio(web) as ws:
+            with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+                await ws.send("x" * (1 << 20) for _ in range(64))  # 1 MiB frames
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 30)
+            return ws.close_code
+    # Closed as soon as the message passes the limit, not once 64 MiB were gathered.
+    assert asyncio.run(send_64_mib_in_fragments()) == 1009  # message too big
+    assert web.child_pid() == worker_pid
+    assert listener.call("ping", {"still": "here"}) == {"pong": True, "echo": {"still": "here"}}
 
 
 # --- chat --------------------------------------------------------------------------------

@@ -75,6 +75,8 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         max_http_buffer_size=settings.max_request_bytes,
         logger=False, engineio_logger=False)
     app.wsgi_app = LeanWebSocket(app.wsgi_app)
+    from .websocket_frames import mend_eventlet_websocket  # imports eventlet: only when serving
+    mend_eventlet_websocket()
     CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
 
     from . import console, errors, health, routes, sockets  # noqa: F401 - handlers register on import
