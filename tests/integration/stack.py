@@ -1,6 +1,7 @@
 """Helpers that start the real pipeline: redis-server, Celery workers, gunicorn+eventlet."""
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -106,13 +107,24 @@ def spawn(argv: list[str], env: dict, name: str, cwd=None) -> Service:
     return Service(proc, log, name=name)
 
 
+@contextlib.contextmanager
+def stopped_on_failure(service: Service):
+    """A service that does not come up is stopped, not left running after the test."""
+    try:
+        yield
+    except BaseException:
+        service.stop()
+        raise
+
+
 def start_worker(env: dict, name: str, concurrency: int = 2) -> Service:
     worker = spawn([str(VENV_BIN / "celery"), "-A", "app.celery", "worker", "--pool", "prefork",
                     "-c", str(concurrency), "-n", f"{name}@%h", "--loglevel", "INFO"],
                    env, name)
-    wait_until(lambda: "ready." in worker.log.read_text() or worker.proc.poll() is not None,
-               60, f"worker {name}")
-    assert worker.proc.poll() is None, worker.log.read_text()
+    with stopped_on_failure(worker):
+        wait_until(lambda: "ready." in worker.log.read_text() or worker.proc.poll() is not None,
+                   60, f"worker {name}")
+        assert worker.proc.poll() is None, worker.log.read_text()
     return worker
 
 
@@ -135,7 +147,8 @@ def start_web(env: dict, name: str = "web", healthy: bool = True, command=web_co
         except httpx.HTTPError:
             return False
         return status == 200 or (not healthy and status == 503)
-    wait_until(answering, 60, f"{name} to answer /health")
+    with stopped_on_failure(web):
+        wait_until(answering, 60, f"{name} to answer /health")
     return web
 
 
