@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # clients one web process holds at once (gunicorn's worker_connections, see gunicorn.conf.py)
     web_worker_connections: int = Field(validation_alias="AIOS_WEB_WORKER_CONNECTIONS",
                                         default=20000, ge=1)
+    # a WebSocket that has not connected with a valid token by then is closed
+    socket_connect_timeout_s: float = Field(validation_alias="AIOS_SOCKET_CONNECT_TIMEOUT_S",
+                                            default=20.0, gt=0)
 
     # LLM providers (a provider is configured when its key, or base URL, is set)
     openai_api_key: Optional[SecretStr] = None

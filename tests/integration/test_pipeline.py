@@ -448,6 +448,36 @@ def test_a_message_over_the_limit_closes_only_its_connection(web, listener):
     assert listener.call("ping", {"still": "here"}) == {"pong": True, "echo": {"still": "here"}}
 
 
+def test_a_websocket_without_a_valid_token_is_closed_after_the_connect_deadline(own_stack):
+    own_stack.environment["AIOS_SOCKET_CONNECT_TIMEOUT_S"] = "1"
+    web = own_stack.web(healthy=False)  # no worker needed: nothing runs
+    url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+
+    async def closed_after(ws) -> float:
+        started = time.monotonic()
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        return time.monotonic() - started
+
+    async def run():
+        async with websockets.connect(url, ping_interval=None) as silent, \
+                websockets.connect(url, ping_interval=None) as refused, \
+                raw_socketio(web) as connected:
+            await silent.recv()  # engine.io's open packet, and then not a word
+            await refused.recv()
+            await refused.send("40" + json.dumps({"token": "wrong-token-0123456789"}))
+            assert (await refused.recv()).startswith("44")  # connect_error
+            waits = await asyncio.gather(closed_after(silent), closed_after(refused))
+            # The client that connected with the token stays past the deadline.
+            await connected.send('421["ping",{"after":"deadline"}]')
+            assert await asyncio.wait_for(connected.recv(), 5) == \
+                '431[{"pong":true,"echo":{"after":"deadline"}}]'
+            return waits
+    for waited in asyncio.run(run()):
+        assert 0.5 < waited < 5, waited
+
+
 # --- chat --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from ..tasks.keys import SOCKETIO_CHANNEL
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
 from .lean_websocket import LeanWebSocket
+from .connect_deadline import ConnectDeadline
 from .gate import SubscriptionGate
 from .queue import EVENT, GatedRedisManager
 
@@ -77,6 +78,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.wsgi_app = LeanWebSocket(app.wsgi_app)
     from .websocket_frames import mend_eventlet_websocket  # imports eventlet: only when serving
     mend_eventlet_websocket()
+    ConnectDeadline(socketio.server, settings.socket_connect_timeout_s).install()
     CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
 
     from . import console, errors, health, routes, sockets  # noqa: F401 - handlers register on import
