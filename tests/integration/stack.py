@@ -209,26 +209,38 @@ class TaskListener:
             self.client.disconnect()
 
 
+def websocket_url(http_url: str) -> str:
+    """The web's engine.io endpoint for the WebSocket transport."""
+    return http_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+
+
+@contextlib.asynccontextmanager
+async def raw_socketio(http_url: str, token: str = API_TOKEN, **options):
+    """A Socket.IO client spoken by hand over a raw WebSocket, connected with the token: it
+    sends whatever frames it is told to."""
+    async with websockets.connect(websocket_url(http_url), max_size=None, ping_interval=None,
+                                  **options) as ws:
+        await ws.recv()  # engine.io's open packet
+        await ws.send("40" + json.dumps({"token": token}))
+        reply = await ws.recv()
+        assert reply.startswith("40{"), reply
+        yield ws
+
+
 class IdleSockets:
     """Raw engine.io WebSocket clients that connect, authenticate and then only answer the
     server's pings: what an idle desktop app costs the web server. They run on an asyncio
     loop of their own, so thousands fit in one test process."""
 
     def __init__(self, url: str, token: str = API_TOKEN):
-        self.ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        self.token = token
+        self.url, self.token = url, token
         self.sockets, self.tasks = [], []
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
     async def _one(self):
-        async with websockets.connect(self.ws_url, max_size=None, ping_interval=None,
-                                      open_timeout=60) as ws:
-            await ws.recv()  # engine.io's open packet
-            await ws.send("40" + json.dumps({"token": self.token}))
-            reply = await ws.recv()
-            assert reply.startswith("40{"), reply
+        async with raw_socketio(self.url, self.token, open_timeout=60) as ws:
             self.sockets.append(ws)
             try:
                 while True:

@@ -18,7 +18,8 @@ import socketio
 import websockets
 
 from ..files import pdf, png
-from .stack import API_TOKEN, TaskListener, rest_client, wait_for_task, wait_until
+from .stack import (TaskListener, raw_socketio, rest_client, wait_for_task, wait_until,
+                    websocket_url)
 
 COUNTING = "import time\nfor i in range({n}):\n    print(i, flush=True)\n    time.sleep({pause})"
 
@@ -368,12 +369,9 @@ def _answers(url: str) -> bool:
                                              ("https://evil.example", False)])
 def test_electron_origins_are_allowed_and_others_refused(web, origin, allowed):
     async def connect_from(origin):
-        url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
         try:
-            async with websockets.connect(url, origin=origin) as ws:
-                await ws.recv()  # engine.io open
-                await ws.send("40" + json.dumps({"token": API_TOKEN}))
-                return (await ws.recv()).startswith("40{")
+            async with raw_socketio(web.url, origin=origin):
+                return True
         except websockets.exceptions.InvalidStatus:
             return False
     assert asyncio.run(connect_from(origin)) is allowed
@@ -381,21 +379,9 @@ def test_electron_origins_are_allowed_and_others_refused(web, origin, allowed):
 
 def test_websocket_compression_is_declined(web):
     async def handshake():
-        url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-        async with websockets.connect(url) as ws:  # offers permessage-deflate by default
+        async with websockets.connect(websocket_url(web.url)) as ws:  # offers permessage-deflate
             return ws.response.headers.get("Sec-WebSocket-Extensions")
     assert asyncio.run(handshake()) is None
-
-
-@contextlib.asynccontextmanager
-async def raw_socketio(web):
-    """A Socket.IO client spoken by hand over a raw WebSocket: sends any frames it is told."""
-    url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
-        await ws.recv()  # engine.io's open packet
-        await ws.send("40" + json.dumps({"token": API_TOKEN}))
-        assert (await ws.recv()).startswith("40{")
-        yield ws
 
 
 def round_trips_meanwhile(listener, work) -> list:
@@ -423,7 +409,7 @@ def test_large_messages_do_not_stall_other_clients(web, listener):
     big = json.dumps(["task:submit", {"kind": "echo", "input": {"text": "x" * (3 << 20)}}])
 
     async def send_big_messages():
-        async with raw_socketio(web) as ws:
+        async with raw_socketio(web.url) as ws:
             for ack_id in range(3):
                 await ws.send(f"42{ack_id}{big}")
                 assert '"too_large"' in await asyncio.wait_for(ws.recv(), 10)
@@ -436,7 +422,7 @@ def test_a_message_over_the_limit_closes_only_its_connection(web, listener):
     worker_pid = web.child_pid()
 
     async def send_64_mib_in_fragments():
-        async with raw_socketio(web) as ws:
+        async with raw_socketio(web.url) as ws:
             with contextlib.suppress(websockets.exceptions.ConnectionClosed):
                 await ws.send("x" * (1 << 20) for _ in range(64))  # 1 MiB frames
             with pytest.raises(websockets.exceptions.ConnectionClosed):
@@ -451,7 +437,7 @@ def test_a_message_over_the_limit_closes_only_its_connection(web, listener):
 def test_a_websocket_without_a_valid_token_is_closed_after_the_connect_deadline(own_stack):
     own_stack.environment["AIOS_SOCKET_CONNECT_TIMEOUT_S"] = "1"
     web = own_stack.web(healthy=False)  # no worker needed: nothing runs
-    url = web.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    url = websocket_url(web.url)
 
     async def closed_after(ws) -> float:
         started = time.monotonic()
@@ -463,7 +449,7 @@ def test_a_websocket_without_a_valid_token_is_closed_after_the_connect_deadline(
     async def run():
         async with websockets.connect(url, ping_interval=None) as silent, \
                 websockets.connect(url, ping_interval=None) as refused, \
-                raw_socketio(web) as connected:
+                raw_socketio(web.url) as connected:
             await silent.recv()  # engine.io's open packet, and then not a word
             await refused.recv()
             await refused.send("40" + json.dumps({"token": "wrong-token-0123456789"}))

@@ -15,9 +15,9 @@ from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
-from .lean_websocket import LeanWebSocket
 from .connect_deadline import ConnectDeadline
 from .gate import SubscriptionGate
+from .lean_websocket import LeanWebSocket
 from .queue import EVENT, GatedRedisManager
 
 socketio = SocketIO()
