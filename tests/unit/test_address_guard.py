@@ -144,7 +144,7 @@ def test_allowlist_does_not_widen_the_schemes():
 
 
 def test_bad_allowlist_entries_are_configuration_errors():
-    with pytest.raises(ValueError, match="bad browse allowlist entry"):
+    with pytest.raises(ValueError, match="bad allowlist entry"):
         AddressGuard(["127.0.0.1:http"])
 
 

@@ -1,25 +1,29 @@
-"""The address guard: may the agent's browser reach this URL? Only http(s) to public unicast
-addresses, unless the host (or host:port) is allowlisted. A name is refused when ANY of its
-addresses is not public. Deciding makes no traffic but the name's lookup (none for literals).
+"""The address guard: may this URL or host:port be reached? Only http(s) (or the schemes given)
+to public unicast addresses, unless the host (or host:port) is allowlisted; optionally only
+some ports, and never a host on the deny list (see deny.py), which wins over the allowlist. A
+name is refused when ANY of its addresses is not public or is denied. Deciding makes no
+traffic but the name's lookup (none for literals; none for allowlisted names either, unless
+the deny list holds addresses their lookup must be checked against).
 
 DNS rebinding: a name may resolve to a public address here and to 127.0.0.1 for whoever
 resolves it next. Callers that connect must dial `Verdict.addresses`, the addresses checked
 here (GuardProxy does); a check that lets someone else resolve again decides on a snapshot."""
 
 import ipaddress
-import re
 import socket
-from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, NamedTuple, Optional
 from urllib.parse import urlsplit
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+from .addresses import IPAddress, canonical_host, embedded_ipv4, literal_address
+from .deny import DenyList, parse_deny_entry, parse_network
+
+__all__ = ["AddressGuard", "Verdict", "describe_address", "parse_allow_entry",
+           "parse_deny_entry", "parse_network", "parse_ports", "canonical_host",
+           "literal_address"]
+
 Resolver = Callable[[str, int], list[str]]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# Legacy IPv4 spellings that browsers and inet_aton accept: 2130706433, 0x7f.1, 0177.0.0.1
-_LEGACY_IPV4 = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}", re.I)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                               "fc00::/7")]
 _NAMED = [(ipaddress.ip_network(net), what) for net, what in [
@@ -30,11 +34,10 @@ _NAMED = [(ipaddress.ip_network(net), what) for net, what in [
 ]]
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # not a dataclass: the egress sidecar starts without `inspect`
     allowed: bool
     reason: str = ""  # "refused: 127.0.0.1 is a loopback address"
-    addresses: tuple[str, ...] = ()  # the checked addresses to dial (none for allowlisted)
+    addresses: tuple[str, ...] = ()  # the checked addresses to dial (none: dial the host)
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -46,15 +49,12 @@ def system_resolve(host: str, port: int) -> list[str]:
 
 def describe_address(ip: IPAddress) -> Optional[str]:
     """What makes `ip` off limits ("a loopback address"...), or None for a public one."""
-    if ip.version == 6:
-        for form, v4 in (("an IPv4-mapped", ip.ipv4_mapped), ("a 6to4", ip.sixtofour),
-                         ("a NAT64", _nat64_ipv4(ip))):
-            if v4 is not None:
-                problem = describe_address(v4)
-                if problem:
-                    return f"{form} form of {v4}, {problem}"
-                if form != "a 6to4":
-                    return None  # the IPv4 address is what gets dialled
+    for form, v4 in embedded_ipv4(ip):
+        problem = describe_address(v4)
+        if problem:
+            return f"{form} form of {v4}, {problem}"
+        if form != "a 6to4":
+            return None  # the IPv4 address is what gets dialled
     for network, what in _NAMED:
         if ip.version == network.version and ip in network:
             return what
@@ -69,31 +69,6 @@ def describe_address(ip: IPAddress) -> Optional[str]:
     return next((what for hit, what in checks if hit), None)
 
 
-def _nat64_ipv4(ip: ipaddress.IPv6Address) -> Optional[ipaddress.IPv4Address]:
-    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None
-
-
-def literal_address(host: str) -> Optional[IPAddress]:
-    """The address a host written as an IP literal (legacy IPv4 forms too) stands for."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    bare = host[:-1] if host.endswith(".") else host
-    if _LEGACY_IPV4.fullmatch(bare):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(bare))
-        except OSError:
-            return None
-    return None
-
-
-def canonical_host(host: str) -> str:
-    host = host.strip().lower().strip("[]")
-    address = literal_address(host)
-    return str(address) if address is not None else host.rstrip(".")
-
-
 def parse_allow_entry(entry: str) -> tuple[str, Optional[int]]:
     """"host", "host:port", "[v6]" or "[v6]:port" (a bare IPv6 address has no port)."""
     entry = entry.strip().lower()
@@ -105,16 +80,40 @@ def parse_allow_entry(entry: str) -> tuple[str, Optional[int]]:
     else:
         host, port = entry, None
     if not host or (port is not None and not port.isdigit()):
-        raise ValueError(f"bad browse allowlist entry {entry!r}: use host or host:port")
+        raise ValueError(f"bad allowlist entry {entry!r}: use host or host:port")
     return canonical_host(host), int(port) if port is not None else None
 
 
+def parse_ports(text: str) -> frozenset[int]:
+    """"80,443" -> {80, 443}. Raises ValueError naming a bad port."""
+    ports = set()
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        if not item.isdigit() or not 0 < int(item) < 65536:
+            raise ValueError(f"bad port {item!r}: use numbers from 1 to 65535")
+        ports.add(int(item))
+    if not ports:
+        raise ValueError("no ports: name at least one, e.g. 80,443")
+    return frozenset(ports)
+
+
 class AddressGuard:
+    """`ports`: the destination ports allowed (None: any); an allowlist entry with a port
+    allows that port whatever `ports` says, one without a port allows the ports in `ports`.
+    `deny`: entries for DenyList, which wins over everything. `own`: addresses and networks
+    of the machine the proxy runs on and of its (Docker) networks, refused like private ones
+    (so unless allowlisted) whatever their range: a host's public address included."""
+
     def __init__(self, allowlist: Iterable[str] = (), resolve: Resolver = system_resolve,
-                 schemes: Iterable[str] = ("http", "https")):
+                 schemes: Iterable[str] = ("http", "https"),
+                 ports: Optional[Iterable[int]] = None, deny: Iterable[str] = (),
+                 own: Iterable[str] = ()):
         self.allowlist = {parse_allow_entry(entry) for entry in allowlist}
         self.resolve = resolve
         self.schemes = frozenset(schemes)
+        self.ports = frozenset(ports) if ports is not None else None
+        self.deny = DenyList(deny)
+        own = [str(parse_network(entry)) for entry in own]  # addresses only, no names
+        self.own = DenyList(own, where="of this host or its networks")
 
     def allowlisted(self, host: str, port: int) -> bool:
         host = canonical_host(host)
@@ -138,19 +137,34 @@ class AddressGuard:
         host = host.strip().lower().strip("[]")
         if not host:
             return Verdict(False, "refused: no host")
-        if self.allowlisted(host, port):
-            return Verdict(True)
         address = literal_address(host)
+        problem = self.deny.address_problem(address) if address is not None else \
+            self.deny.name_problem(host)
+        if problem:
+            return Verdict(False, f"refused: {host} is {problem}")
+        if self.ports is not None and port not in self.ports and \
+                (canonical_host(host), port) not in self.allowlist:
+            allowed = ", ".join(map(str, sorted(self.ports)))
+            return Verdict(False, f"refused: port {port} is not allowed (allowed: {allowed})")
+        if self.allowlisted(host, port):
+            # Unchecked, dialled by name; but a deny list of addresses applies to its lookup.
+            return self._check_resolved(host, port, self.deny.address_problem) \
+                if address is None and self.deny.networks else Verdict(True)
         if address is not None:
-            problem = describe_address(address)
+            problem = self.own.address_problem(address) or describe_address(address)
             return Verdict(False, f"refused: {host} is {problem}") if problem else \
                 Verdict(True, addresses=(str(address),))
         name = host.rstrip(".")
         if name == "localhost" or name.endswith(".localhost"):
             return Verdict(False, f"refused: {host} is a loopback name")
-        return self._check_resolved(host, port)
+        return self._check_resolved(host, port, self._address_problem)
 
-    def _check_resolved(self, host: str, port: int) -> Verdict:
+    def _address_problem(self, ip: IPAddress) -> Optional[str]:
+        return self.deny.address_problem(ip) or self.own.address_problem(ip) or \
+            describe_address(ip)
+
+    def _check_resolved(self, host: str, port: int,
+                        judge: Callable[[IPAddress], Optional[str]]) -> Verdict:
         try:
             addresses = self.resolve(host, port)
         except (OSError, UnicodeError) as exc:
@@ -159,7 +173,7 @@ class AddressGuard:
             return Verdict(False, f"refused: {host} has no address")
         for text in addresses:
             try:
-                problem = describe_address(ipaddress.ip_address(text))
+                problem = judge(ipaddress.ip_address(text))
             except ValueError:
                 problem = "not an IP address"
             if problem:
