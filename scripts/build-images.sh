@@ -29,12 +29,20 @@ if [ "$BASE_IMAGE" = "$LOCAL_BASE" ] && ! have_image "$LOCAL_BASE"; then
   build_local_base
 fi
 
-# The sandbox image is rebuilt only when its inputs change.
-hash=$( (echo "$BASE_IMAGE"; cat Dockerfile.sandbox sandbox_manager/runner/*) | sha256sum | cut -c1-16)
+# The sandbox image is rebuilt only when its inputs change. Its Python packages come from the
+# host wheelhouse (containers here cannot verify PyPI's TLS).
+scripts/make-wheelhouse.sh
+SANDBOX_INPUTS=(Dockerfile.sandbox sandbox_manager/runner python-backend/aios/__init__.py
+                python-backend/aios/net)
+hash=$( (echo "$BASE_IMAGE"
+         find "${SANDBOX_INPUTS[@]}" -type f -not -name '*.pyc' | LC_ALL=C sort | xargs cat) \
+       | sha256sum | cut -c1-16)
 current=$(docker image inspect "$SANDBOX_IMAGE" --format '{{ index .Config.Labels "aios.build-hash" }}' 2>/dev/null || true)
 if [ "$current" != "$hash" ]; then
-  echo "building $SANDBOX_IMAGE on $BASE_IMAGE"
+  echo "building $SANDBOX_IMAGE on $BASE_IMAGE (a few minutes the first time)"
+  started=$SECONDS
   docker build -q --build-arg BASE_IMAGE="$BASE_IMAGE" --label aios.build-hash="$hash" \
-    -t "$SANDBOX_IMAGE" -f Dockerfile.sandbox sandbox_manager/runner >/dev/null
+    -t "$SANDBOX_IMAGE" -f Dockerfile.sandbox . >/dev/null
+  echo "built $SANDBOX_IMAGE in $((SECONDS - started)) s"
 fi
 echo "images ready: $SANDBOX_IMAGE (base $BASE_IMAGE)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fill wheelhouse/ with a wheel for every pinned requirement of the service images
-# (python-backend, sandbox_manager, constraints.txt), made on the host: containers here cannot
+# (python-backend, sandbox_manager, constraints.txt) and of the sandbox image's data layer
+# (sandbox_manager/runner/requirements.txt), made on the host: containers here cannot
 # reach PyPI over HTTPS, so the Dockerfiles install from it with `pip install --no-index`.
 # A no-op while the requirements, the constraints and the target Pythons are unchanged.
 set -euo pipefail
@@ -8,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 DIR=wheelhouse
 PIP=(.venv/bin/python -m pip)
-INPUTS=(python-backend/requirements.txt sandbox_manager/requirements.txt constraints.txt)
+INPUTS=(python-backend/requirements.txt sandbox_manager/requirements.txt constraints.txt
+        sandbox_manager/runner/requirements.txt)
 # Markers are evaluated per interpreter (redis needs async-timeout below Python 3.11.3), so
 # wheels are resolved for each Python the images run: the venv's (as python:3.11-slim's, a
 # recent 3.11) and Debian's python3 (the one in aios-base:bookworm, 3.11.2 in bookworm).
@@ -36,6 +38,10 @@ for py in "${pythons[@]}"; do
   # One resolution for both services per Python; a failure keeps the previous wheelhouse.
   "${PIP[@]}" --python "$py" wheel -q --disable-pip-version-check -w "$DIR/.partial" \
     -r python-backend/requirements.txt -r sandbox_manager/requirements.txt -c constraints.txt \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  # The sandbox's data layer is a program of its own: resolved apart from the services.
+  "${PIP[@]}" --python "$py" wheel -q --disable-pip-version-check -w "$DIR/.partial" \
+    -r sandbox_manager/runner/requirements.txt \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 done
 rm -f "$DIR"/*.whl

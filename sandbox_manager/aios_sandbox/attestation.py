@@ -31,15 +31,18 @@ def _swap_ok(report: dict, memory: int) -> bool:
     return report.get("swap_devices") == 0  # no swap limit, but no swap either
 
 
-def violations(report: dict, limits: Limits) -> list[str]:
-    """Every hardening the engine failed to apply; empty when the sandbox is as requested."""
+def violations(report: dict, limits: Limits, network: str = "none") -> list[str]:
+    """Every hardening the engine failed to apply; empty when the sandbox is as requested.
+    An egress sandbox has one interface besides loopback: its own network's, to its proxy."""
     memory = limits.memory_mb * MiB
+    interfaces, beyond = (["eth0", "lo"], "loopback and its proxy's") if network == "egress" \
+        else (["lo"], "loopback")
     checks = {
         "runs as root": report.get("uid") == 0 or report.get("euid") == 0,
         "has capabilities": any(report.get(k) != ZERO_CAPS
                                 for k in ("cap_eff", "cap_prm", "cap_bnd", "cap_amb")),
         "no-new-privileges is off": report.get("no_new_privs") != "1",
-        "has a network interface besides loopback": report.get("interfaces") != ["lo"],
+        f"has a network interface besides {beyond}": report.get("interfaces") != interfaces,
         "root filesystem is writable": not report.get("root_read_only"),
         "memory limit not in force": _int(report.get("memory_limit")) != memory,
         "swap beyond the memory limit": not _swap_ok(report, memory),

@@ -11,6 +11,10 @@ class ServiceError(Exception):
         self.extra = extra
 
 
+class EgressDisabled(ServiceError):
+    status, code = 403, "egress_disabled"
+
+
 class NotFound(ServiceError):
     status, code = 404, "not_found"
 

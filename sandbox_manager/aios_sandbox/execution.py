@@ -1,12 +1,14 @@
 """One execution in a sandbox, as a stream of output events ending in a result."""
 
 import asyncio
+import base64
 from dataclasses import dataclass
 from typing import AsyncIterator, Optional
 
 from .channel import ChannelClosed
 from .languages import Language
-from .limits import Limits
+from .limits import Limits, OutputCaps
+from .media import media_type
 from .sandbox import Sandbox
 
 STREAMS = {1: "stdout", 2: "stderr"}
@@ -29,13 +31,19 @@ class Output:
     text: str
 
 
-def run_request(limits: Limits, *, language: Optional[Language] = None, code: str = "",
-                cmd: Optional[list[str]] = None, stdin: str = "",
-                files: Optional[dict[str, str]] = None, timeout_s: Optional[float] = None) -> dict:
-    request = {"op": "run", "stdin": stdin, "files": files or {},
-               "timeout_s": timeout_s or limits.timeout_s, "output_limit": limits.output_bytes}
+def run_request(limits: Limits, caps: OutputCaps, *, language: Optional[Language] = None,
+                code: str = "", cmd: Optional[list[str]] = None, stdin: str = "",
+                files: Optional[dict[str, bytes]] = None, timeout_s: Optional[float] = None,
+                session: bool = False) -> dict:
+    """The supervisor's `run` request. In a session, Python goes to the live interpreter
+    and bash keeps its working directory and exports; a `cmd` is always a plain process."""
+    request = {"op": "run", "stdin": stdin, "timeout_s": timeout_s or limits.timeout_s,
+               "output_limit": limits.output_bytes, "outputs": caps.__dict__,
+               "files": {p: base64.b64encode(d).decode() for p, d in (files or {}).items()}}
     if language is not None:
         request.update(argv=language.command(), code=code, filename=language.filename)
+        if session and language.session_mode:
+            request["mode"] = language.session_mode
     else:
         request["argv"] = cmd
     return request
@@ -51,17 +59,20 @@ async def execute(sandbox: Sandbox, request: dict) -> AsyncIterator[Output | dic
     finished = False
     try:
         await _send(channel, request)
-        stdout, stderr = [], []
+        stdout, stderr, outputs = [], [], []
         while True:
             frame = await _receive_before(channel, deadline)
             if frame["t"] == "o":
                 stream = STREAMS[frame["s"]]
                 (stdout if stream == "stdout" else stderr).append(frame["d"])
                 yield Output(stream, frame["d"])
+            elif frame["t"] == "out":
+                outputs.append(_output_file(frame))
             elif frame["t"] == "done":
                 finished = True
                 result = {k: v for k, v in frame.items() if k != "t"}
-                yield dict(result, stdout="".join(stdout), stderr="".join(stderr))
+                yield dict(result, stdout="".join(stdout), stderr="".join(stderr),
+                           outputs=outputs)
                 return
             elif frame["t"] == "error":
                 finished = True
@@ -69,6 +80,12 @@ async def execute(sandbox: Sandbox, request: dict) -> AsyncIterator[Output | dic
     finally:
         if not finished:
             await asyncio.shield(_stop(sandbox, deadline))
+
+
+def _output_file(frame: dict) -> dict:
+    mime = media_type(base64.b64decode(frame["data"]), frame["name"])
+    return {"name": frame["name"], "mime": mime, "size": frame["size"],
+            "data_base64": frame["data"]}
 
 
 async def _send(channel, request: dict) -> None:

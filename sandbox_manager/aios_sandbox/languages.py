@@ -8,6 +8,7 @@ class Language:
     name: str
     filename: str
     argv: tuple[str, ...]  # "{file}" stands for the path of the code file
+    session_mode: str = ""  # how a session keeps its state: "interpreter", "shell"
 
     def command(self) -> list[str]:
         return list(self.argv)
@@ -16,8 +17,8 @@ class Language:
 LANGUAGES: dict[str, Language] = {
     lang.name: lang
     for lang in (
-        Language("python", "main.py", ("python3", "-u", "{file}")),
-        Language("bash", "main.sh", ("bash", "{file}")),
+        Language("python", "main.py", ("python3", "-u", "{file}"), "interpreter"),
+        Language("bash", "main.sh", ("bash", "{file}"), "shell"),
     )
 }
 

@@ -1,5 +1,6 @@
 """Resource limits of one sandbox, and how a request's overrides meet the server's maxima."""
 
+from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,14 @@ class Limits(BaseModel):
 
     def exceeding(self, maxima: "Limits") -> list[str]:
         return [name for name in type(self).model_fields if getattr(self, name) > getattr(maxima, name)]
+
+
+@dataclass(frozen=True)
+class OutputCaps:
+    """What a run may give back from ~/outputs: files, bytes per file, bytes in all."""
+    max_count: int
+    max_file_bytes: int
+    max_total_bytes: int
 
 
 class LimitOverrides(BaseModel):

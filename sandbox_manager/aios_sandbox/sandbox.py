@@ -6,19 +6,20 @@ import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from .attestation import violations
 from .channel import ChannelClosed, RunnerChannel
+from .egress import Egress, EgressUnavailable, Route
 from .limits import Limits
 from .settings import Settings
 from .spec import container_spec
 
 LABEL = "aios.sandbox"
-SpecBuilder = Callable[[Settings, Limits, dict], dict]
+SpecBuilder = Callable[..., dict]  # (settings, limits, labels, route) -> create() kwargs
 
 
 class SandboxUnavailable(RuntimeError):
@@ -41,7 +42,12 @@ class Sandbox:
     created_at: float
     expires_at: float
     channel: RunnerChannel
+    route: Optional[Route] = None  # egress sandboxes: their network and proxy
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def network(self) -> str:
+        return "egress" if self.route else "none"
 
     def expired(self, now: float | None = None) -> bool:
         return (now or time.time()) >= self.expires_at
@@ -49,7 +55,7 @@ class Sandbox:
     def describe(self) -> dict:
         return {"id": self.id, "kind": self.kind, "owner": self.owner, "busy": self.lock.locked(),
                 "created_at": self.created_at, "expires_at": self.expires_at,
-                "limits": self.limits.model_dump()}
+                "network": self.network, "limits": self.limits.model_dump()}
 
 
 class Launcher:
@@ -61,6 +67,7 @@ class Launcher:
         self.settings = settings
         self.instance = instance
         self.spec_builder = spec_builder
+        self.egress = Egress(client, settings)
         self._serial = itertools.count()
 
     def labels(self, kind: str, owner: str, expires_at: float) -> dict[str, str]:
@@ -68,16 +75,18 @@ class Launcher:
                 "aios.instance": self.instance, "aios.kind": kind,
                 "aios.owner": owner[:128], "aios.expires_at": str(int(expires_at))}
 
-    async def launch(self, limits: Limits, kind: str, owner: str, ttl_s: float) -> Sandbox:
+    async def launch(self, limits: Limits, kind: str, owner: str, ttl_s: float,
+                     network: str = "none") -> Sandbox:
         now = time.time()
         sandbox_id = secrets.token_hex(8)
         labels = self.labels(kind, owner, now + ttl_s)
-        container_id, sock = await self._in_thread_cleaning_up_on_cancel(sandbox_id, limits, labels)
+        container_id, sock, route = await self._in_thread_cleaning_up_on_cancel(
+            sandbox_id, limits, labels, network)
         channel = None
         try:
             channel = await RunnerChannel.open(sock)
             hello = await asyncio.wait_for(channel.receive(), self.settings.start_timeout_s)
-            problems = violations(hello.get("attest", {}), limits)
+            problems = violations(hello.get("attest", {}), limits, network)
             if problems:
                 raise HardeningViolation(problems)
         except BaseException as exc:
@@ -85,34 +94,49 @@ class Launcher:
                 channel.close()
             else:
                 sock.close()
-            await self.remove(container_id)
+            await self.remove(container_id, route)
             if isinstance(exc, (ChannelClosed, asyncio.TimeoutError)):
                 raise SandboxUnavailable(f"sandbox did not start: {exc}") from exc
             raise
-        return Sandbox(sandbox_id, container_id, kind, owner, limits, now, now + ttl_s, channel)
+        return Sandbox(sandbox_id, container_id, kind, owner, limits, now, now + ttl_s, channel,
+                       route)
 
-    async def _in_thread_cleaning_up_on_cancel(self, sandbox_id: str, limits: Limits, labels: dict):
-        work = asyncio.ensure_future(
-            asyncio.to_thread(self._create_attach_start, sandbox_id, limits, labels))
+    async def _in_thread_cleaning_up_on_cancel(self, sandbox_id: str, limits: Limits,
+                                               labels: dict, network: str):
+        work = asyncio.ensure_future(asyncio.to_thread(
+            self._create_attach_start, sandbox_id, limits, labels, network))
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
             # The thread goes on regardless: remove what it creates, then stop.
             with contextlib.suppress(Exception):
-                container_id, sock = await work
+                container_id, sock, route = await work
                 sock.close()
-                await self.remove(container_id)
+                await self.remove(container_id, route)
             raise
 
-    def _create_attach_start(self, sandbox_id: str, limits: Limits, labels: dict):
-        spec = self.spec_builder(self.settings, limits, labels)
+    def _open_route(self, sandbox_id: str, labels: dict, network: str) -> Optional[Route]:
+        if network != "egress":
+            return None
+        try:
+            return self.egress.open(sandbox_id, labels)
+        except EgressUnavailable as exc:
+            raise SandboxUnavailable(str(exc)) from exc
+
+    def _create_attach_start(self, sandbox_id: str, limits: Limits, labels: dict, network: str):
+        route = self._open_route(sandbox_id, labels, network)
+        spec = self.spec_builder(self.settings, limits, labels, route)
         try:
             container = self.client.containers.create(name=f"aios-sbx-{sandbox_id}", **spec)
-        except ImageNotFound as exc:
-            raise SandboxUnavailable(
-                f"sandbox image {self.settings.image!r} is missing: run `make images`") from exc
-        except (APIError, docker.errors.DockerException, OSError) as exc:
-            raise SandboxUnavailable(f"docker refused to create a sandbox: {exc}") from exc
+        except BaseException as exc:
+            if route:
+                self.egress.close(route)
+            if isinstance(exc, ImageNotFound):
+                raise SandboxUnavailable(f"sandbox image {self.settings.image!r} is missing: "
+                                         "run `make images`") from exc
+            if isinstance(exc, (APIError, docker.errors.DockerException, OSError)):
+                raise SandboxUnavailable(f"docker refused to create a sandbox: {exc}") from exc
+            raise
         sock = None
         try:
             # Attach before start, so the supervisor's first frame cannot be missed.
@@ -123,21 +147,21 @@ class Launcher:
             attached.close()  # the SocketIO first: it holds a reference that defers the close
             raw.close()
             container.start()
-            return container.id, sock
+            return container.id, sock, route
         except BaseException as exc:
             if sock is not None:
                 sock.close()
-            self._remove(container.id)
+            self._remove(container.id, route)
             raise SandboxUnavailable(f"docker could not start a sandbox: {exc}") from exc
 
     async def destroy(self, sandbox: Sandbox) -> None:
         sandbox.channel.close()
-        await self.remove(sandbox.container_id)
+        await self.remove(sandbox.container_id, sandbox.route)
 
-    async def remove(self, container_id: str) -> None:
-        await asyncio.to_thread(self._remove, container_id)
+    async def remove(self, container_id: str, route: Optional[Route] = None) -> None:
+        await asyncio.to_thread(self._remove, container_id, route)
 
-    def _remove(self, container_id: str) -> None:
+    def _remove(self, container_id: str, route: Optional[Route] = None) -> None:
         try:
             self.client.api.remove_container(container_id, force=True)
         except NotFound:
@@ -145,9 +169,16 @@ class Launcher:
         except APIError as exc:
             if exc.status_code != 409:  # 409: removal already in progress
                 raise
+        if route:
+            self.egress.close(route)
 
     def labelled(self, **labels: str) -> list[dict]:
         """Containers of this manager (any run of it), as Docker lists them."""
         wanted = [f"{LABEL}=1", f"aios.manager={self.settings.manager_name}"]
         wanted += [f"{k}={v}" for k, v in labels.items()]
         return self.client.api.containers(all=True, filters={"label": wanted})
+
+    def labelled_networks(self) -> list[dict]:
+        """Egress networks of this manager (any run of it)."""
+        wanted = [f"{LABEL}=1", f"aios.manager={self.settings.manager_name}"]
+        return self.client.api.networks(filters={"label": wanted})

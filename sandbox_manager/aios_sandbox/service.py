@@ -7,7 +7,7 @@ import time
 from contextlib import aclosing, asynccontextmanager
 from typing import AsyncIterator, Optional
 
-from .errors import AtCapacity, Conflict, Invalid, NotFound, TooLarge, Unavailable
+from .errors import AtCapacity, Conflict, EgressDisabled, Invalid, NotFound, TooLarge, Unavailable
 from .execution import RunnerRefused, SandboxLost, execute, request_reply
 from .limits import Limits
 from .paths import BadPath
@@ -68,13 +68,21 @@ class SandboxService:
             self.refusal = str(exc)
 
     async def remove_orphans(self) -> None:
-        """Containers of an earlier run of this manager are nobody's any more."""
+        """Containers and networks of an earlier run of this manager are nobody's any more."""
         containers = await asyncio.to_thread(self.launcher.labelled)
         orphans = [c["Id"] for c in containers
                    if c["Labels"].get("aios.instance") != self.launcher.instance]
         await asyncio.gather(*(self.launcher.remove(c) for c in orphans))
         if orphans:
             log.info("removed %d orphaned sandbox(es)", len(orphans))
+        await self._remove_networks(lambda net: net["Labels"].get("aios.instance")
+                                    != self.launcher.instance)
+
+    async def _remove_networks(self, unwanted) -> None:
+        networks = await asyncio.to_thread(self.launcher.labelled_networks)
+        gone = [n["Name"] for n in networks if unwanted(dict(n, Labels=n.get("Labels") or {}))]
+        await asyncio.gather(*(asyncio.to_thread(self.launcher.egress.remove_network, n)
+                               for n in gone))
 
     async def reap(self) -> None:
         now = time.time()
@@ -83,9 +91,14 @@ class SandboxService:
             await self._destroy(sandbox)
         self.pool.drop_expired()
         known = {s.container_id for s in self.sessions.values()}
+        known |= {s.route.proxy_id for s in self.sessions.values() if s.route}
         stale = [c["Id"] for c in await asyncio.to_thread(self.launcher.labelled)
                  if int(c["Labels"].get("aios.expires_at", "0")) < now and c["Id"] not in known]
         await asyncio.gather(*(self.launcher.remove(c) for c in stale))
+        live = {s.route.network for s in self.sessions.values() if s.route}
+        await self._remove_networks(
+            lambda net: int(net["Labels"].get("aios.expires_at", "0")) < now
+            and net["Name"] not in live)
         if self.refusal or self.unverified:
             await self.verify_hardening()
 
@@ -99,9 +112,12 @@ class SandboxService:
 
     # --- one-shot runs -------------------------------------------------------
 
-    def _ensure_serving(self) -> None:
+    def _ensure_serving(self, network: str = "none") -> None:
         if self.refusal:
             raise Unavailable(f"refusing to run code: {self.refusal}")
+        if network == "egress" and not self.settings.allow_egress:
+            raise EgressDisabled("network \"egress\" is off on this sandbox manager; the "
+                                 "operator enables it with SANDBOX_ALLOW_EGRESS=1")
 
     @asynccontextmanager
     async def _run_slot(self):
@@ -113,14 +129,17 @@ class SandboxService:
         finally:
             self.active_runs -= 1
 
-    async def run_once(self, request: dict, limits: Limits, owner: str) -> AsyncIterator:
+    async def run_once(self, request: dict, limits: Limits, owner: str,
+                       network: str = "none") -> AsyncIterator:
         """STARTED once a sandbox is ready, output chunks, then the result.
         The container is destroyed whatever happens."""
-        self._ensure_serving()
+        self._ensure_serving(network)
         async with self._run_slot():
-            sandbox = self.pool.take() if limits == self.settings.defaults else None
+            pooled = limits == self.settings.defaults and network == "none"
+            sandbox = self.pool.take() if pooled else None
             if sandbox is None:
-                sandbox = await self._launch(limits, "oneshot", owner, limits.timeout_s + 60)
+                sandbox = await self._launch(limits, "oneshot", owner, limits.timeout_s + 60,
+                                             network)
             try:
                 yield STARTED
                 async with aclosing(execute(sandbox, request)) as events:
@@ -133,9 +152,10 @@ class SandboxService:
             finally:
                 asyncio.get_running_loop().create_task(self.launcher.destroy(sandbox))
 
-    async def _launch(self, limits: Limits, kind: str, owner: str, ttl_s: float) -> Sandbox:
+    async def _launch(self, limits: Limits, kind: str, owner: str, ttl_s: float,
+                      network: str = "none") -> Sandbox:
         try:
-            return await self.launcher.launch(limits, kind, owner, ttl_s)
+            return await self.launcher.launch(limits, kind, owner, ttl_s, network)
         except HardeningViolation as exc:
             self._note_failure(exc)
             raise Unavailable(f"refusing to run code: {exc}") from exc
@@ -144,15 +164,23 @@ class SandboxService:
 
     # --- sessions ----------------------------------------------------------
 
-    async def create_session(self, limits: Limits, ttl_s: Optional[float], owner: str) -> Sandbox:
-        self._ensure_serving()
+    async def create_session(self, limits: Limits, ttl_s: Optional[float], owner: str,
+                             network: str = "none") -> Sandbox:
+        """A sandbox that keeps its files, its live Python interpreter (started now, so the
+        first exec finds it ready) and its shell state, until deleted or its TTL."""
+        self._ensure_serving(network)
         ttl = ttl_s or self.settings.session_ttl_s
         if ttl > self.settings.max_session_ttl_s:
             raise Invalid(f"ttl_s must be at most {self.settings.max_session_ttl_s}")
         if len(self.sessions) >= self.settings.max_sessions:
             raise AtCapacity(f"{len(self.sessions)} sandboxes exist (the cap); delete one or "
                              "retry later", retry_after_s=5)
-        sandbox = await self._launch(limits, "session", owner, ttl)
+        sandbox = await self._launch(limits, "session", owner, ttl, network)
+        try:
+            await request_reply(sandbox, {"op": "interpreter_start"})
+        except (SandboxLost, RunnerRefused) as exc:
+            await self._destroy(sandbox)
+            raise Unavailable(f"the sandbox's interpreter did not start: {exc}") from exc
         self.sessions[sandbox.id] = sandbox
         return sandbox
 
@@ -196,18 +224,23 @@ class SandboxService:
             except RunnerRefused as exc:
                 raise Invalid(str(exc)) from exc
 
+    async def reset(self, sandbox_id: str) -> None:
+        """A fresh interpreter and shell state; the files stay."""
+        async with self._using(sandbox_id) as sandbox:
+            await self._request(sandbox, {"op": "reset"})
+
     async def put_file(self, sandbox_id: str, path: str, data: bytes) -> None:
         async with self._using(sandbox_id) as sandbox:
-            await self._file_request(sandbox, {"op": "put_file", "path": path,
+            await self._request(sandbox, {"op": "put_file", "path": path,
                                                "data": base64.b64encode(data).decode()})
 
     async def get_file(self, sandbox_id: str, path: str) -> bytes:
         async with self._using(sandbox_id) as sandbox:
-            reply = await self._file_request(sandbox, {"op": "get_file", "path": path,
+            reply = await self._request(sandbox, {"op": "get_file", "path": path,
                                                        "max_bytes": self.settings.max_file_bytes})
             return base64.b64decode(reply["data"])
 
-    async def _file_request(self, sandbox: Sandbox, request: dict) -> dict:
+    async def _request(self, sandbox: Sandbox, request: dict) -> dict:
         try:
             return await request_reply(sandbox, request)
         except SandboxLost as exc:

@@ -1,11 +1,11 @@
 """The sandbox manager's configuration: one validated object, read from env and `.env`."""
 
-from typing import Optional
+from typing import Annotated, Optional
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .limits import Limits
+from .limits import Limits, OutputCaps
 
 
 def default_limits() -> Limits:
@@ -47,6 +47,22 @@ class Settings(BaseSettings):
     max_files: int = Field(default=64, ge=0)
     max_file_bytes: int = Field(default=10 << 20, gt=0)
 
+    # What a run gives back from ~/outputs (figures land there too); past a cap, the result
+    # says `outputs_truncated` and names what it left out.
+    max_outputs: int = Field(default=32, ge=0, le=1000)
+    max_output_file_bytes: int = Field(default=10 << 20, gt=0)
+    max_outputs_bytes: int = Field(default=25 << 20, gt=0)
+
+    # Filtered internet for sandboxes that ask for `network: "egress"`: off unless enabled.
+    # Entries are checked again, and refused with a reason, by the proxy (aios.net.egress).
+    allow_egress: bool = False
+    egress_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    egress_deny: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    egress_ports: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [80, 443])
+    egress_max_bytes: int = Field(default=1 << 30, gt=0)
+    egress_max_connections: int = Field(default=32, gt=0, le=1024)
+    egress_bridge: str = "bridge"  # the Docker network the proxy reaches out through
+
     @field_validator("maxima", mode="before")
     @classmethod
     def _maxima_fill_in(cls, value):
@@ -54,6 +70,28 @@ class Settings(BaseSettings):
         if isinstance(value, dict):
             return {**maximum_limits().model_dump(), **value}
         return value
+
+    @field_validator("egress_allow", "egress_deny", "egress_ports", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("egress_allow", "egress_deny")
+    @classmethod
+    def _plain_entries(cls, entries: list[str]) -> list[str]:
+        bad = [e for e in entries if any(c.isspace() or c in "?#@\\" for c in e)]
+        if bad:
+            raise ValueError(f"not a host, host:port, address or network: {', '.join(bad)}")
+        return entries
+
+    @field_validator("egress_ports")
+    @classmethod
+    def _ports(cls, ports: list[int]) -> list[int]:
+        if not ports or any(not 0 < p < 65536 for p in ports):
+            raise ValueError("give one or more ports between 1 and 65535, comma-separated")
+        return ports
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -69,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def home(self) -> str:
         return "/home/sandboxuser"
+
+    @property
+    def output_caps(self) -> OutputCaps:
+        return OutputCaps(self.max_outputs, self.max_output_file_bytes, self.max_outputs_bytes)
 
 
 class ConfigurationError(SystemExit):

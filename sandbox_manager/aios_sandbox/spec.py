@@ -1,17 +1,24 @@
 """The hardened container definition every sandbox is created from."""
 
+from typing import Optional
+
 from docker.types import Ulimit
 
+from .egress import Route
 from .limits import Limits
 from .settings import Settings
 
 MiB = 1 << 20
 
 
-def container_spec(settings: Settings, limits: Limits, labels: dict[str, str]) -> dict:
-    """Keyword arguments for `containers.create`: nothing is shared with the host."""
+def container_spec(settings: Settings, limits: Limits, labels: dict[str, str],
+                   route: Optional[Route] = None) -> dict:
+    """Keyword arguments for `containers.create`: nothing is shared with the host. With a
+    route (egress), the only network is the sandbox's own, whose one peer is its proxy."""
     uid = settings.uid
-    tmpfs_opts = "nosuid,nodev"
+    # exec: compiled programs and the native parts of pip-installed packages run from here
+    # (Docker mounts a tmpfs noexec unless told); nosuid and nodev stay.
+    tmpfs_opts = "exec,nosuid,nodev"
     spec = dict(
         image=settings.image,
         user=f"{uid}:{uid}",
@@ -19,7 +26,6 @@ def container_spec(settings: Settings, limits: Limits, labels: dict[str, str]) -
         hostname="sandbox",
         stdin_open=True,           # the supervisor's control channel
         tty=False,
-        network_disabled=True,     # only loopback; starts faster than network_mode="none"
         cap_drop=["ALL"],
         security_opt=["no-new-privileges:true"],
         read_only=True,
@@ -36,10 +42,14 @@ def container_spec(settings: Settings, limits: Limits, labels: dict[str, str]) -
             Ulimit(name="fsize", soft=limits.fsize_mb * MiB, hard=limits.fsize_mb * MiB),
         ],
         log_config={"type": "none"},  # output travels over the attached stream only
-        environment={"HOME": settings.home},
+        environment={"HOME": settings.home, **(route.environment() if route else {})},
         working_dir=settings.home,
         detach=True,
     )
+    if route:
+        spec["network"] = route.network
+    else:
+        spec["network_disabled"] = True  # only loopback; starts faster than network_mode="none"
     if settings.runtime:
         spec["runtime"] = settings.runtime
     return spec

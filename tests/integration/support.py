@@ -1,5 +1,8 @@
 """Helpers for the integration tests: real managers as uvicorn subprocesses."""
 
+import base64
+import hashlib
+import io
 import os
 import secrets
 import signal
@@ -9,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,3 +143,32 @@ def html_page(body: bytes) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Wheel:
+    name: str  # the file name pip wants: <dist>-<version>-py3-none-any.whl
+    data: bytes
+
+
+def tiny_wheel(package: str, source: str, version: str = "1.0") -> Wheel:
+    """A pure-Python wheel of one module, made in memory (no build backend, no network)."""
+    dist_info = f"{package}-{version}.dist-info"
+    files = {
+        f"{package}/__init__.py": source.encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {package}\n"
+                                 f"Version: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: aios-tests\n"
+                              b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join(record + [f"{dist_info}/RECORD,,"]) + "\n").encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return Wheel(f"{package}-{version}-py3-none-any.whl", buffer.getvalue())
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

@@ -19,8 +19,8 @@ TOKEN = "fail-closed-token-" + secrets.token_hex(8)
 
 def engine_that_drops(flag: str):
     """A container spec as an engine that silently ignores one setting would apply it."""
-    def spec(settings, limits, labels):
-        built = container_spec(settings, limits, labels)
+    def spec(settings, limits, labels, route=None):
+        built = container_spec(settings, limits, labels, route)
         built.pop(flag)
         return built
     return spec

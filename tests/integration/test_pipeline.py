@@ -2,6 +2,7 @@
 workers, real redis-server, the real sandbox manager on dockerd."""
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -65,6 +66,25 @@ def test_code_task_over_rest(rest):
     assert task_id in [t["task_id"] for t in rest.get("/api/tasks").json()["tasks"]]
     listed = rest.get("/api/tasks", params={"status": "succeeded", "limit": 5}).json()["tasks"]
     assert listed and all(t["status"] == "succeeded" for t in listed)
+
+
+def test_code_task_passes_binary_files_network_and_outputs_through(rest):
+    task_id = submit(rest, "code", {
+        "language": "python", "network": "none", "timeout_s": 60,
+        "files": {"in.bin": {"data_base64": base64.b64encode(b"\x00\xffdata").decode()}},
+        "code": "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+                "print(open('in.bin', 'rb').read())"})
+    task = wait_for_task(rest, task_id, timeout=60)
+    assert task["status"] == "succeeded", task
+    assert task["result"]["stdout"] == "b'\\x00\\xffdata'\n"
+    [figure] = task["result"]["outputs"]
+    assert figure["name"] == "figure-1.png" and figure["mime"] == "image/png"
+    refused = rest.post("/api/tasks", json={"kind": "code", "input": {
+        "language": "python", "code": "1", "network": "everywhere"}})
+    assert refused.status_code == 422 and "network" in refused.json()["error"]["message"]
+    egress = wait_for_task(rest, submit(rest, "code", {"language": "python", "code": "1",
+                                                       "network": "egress"}))
+    assert egress["status"] == "failed" and egress["error"]["code"] == "egress_disabled"
 
 
 def test_echo_task_over_socketio(listener):

@@ -8,12 +8,18 @@ def test_valid_inputs_are_normalised():
         "goal": "g", "tools": ["browse"]}
     assert validate_input("echo", {"text": "hi"}) == {"text": "hi"}
     code = validate_input("code", {"language": "bash", "code": "ls"})
-    assert code == {"language": "bash", "code": "ls", "stdin": "", "files": {}}
+    assert code == {"language": "bash", "code": "ls", "stdin": "", "files": {},
+                    "network": "none"}
+    binary = validate_input("code", {"language": "python", "code": "1", "network": "egress",
+                                     "files": {"a.txt": "text", "b.bin": {"data_base64": "AA=="}}})
+    assert binary["files"] == {"a.txt": "text", "b.bin": {"data_base64": "AA=="}}
+    assert binary["network"] == "egress"
 
 
 @pytest.mark.parametrize("kind, task_input, says", [
     ("nope", {}, "unknown task kind 'nope'"),
     ("agent", {}, "either `goal`"),
+    ("code", {"language": "python", "code": "1", "network": "host"}, "network"),
     ("agent", {"goal": "x", "messages": [{"role": "user", "content": "y"}]}, "not both"),
     ("agent", {"goal": "x", "tools": ["run_code", "rm_rf"]}, "unknown tools \\['rm_rf'\\]"),
     ("agent", {"goal": "x", "session_id": "../../etc"}, "session_id"),

@@ -1,6 +1,6 @@
 """Task kinds and their inputs: adding a kind is one entry in KINDS."""
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
@@ -16,12 +16,18 @@ class EchoInput(Input):
     text: str
 
 
+class FileData(Input):
+    data_base64: str = Field(min_length=0)
+
+
 class CodeInput(Input):
+    """Passed to the sandbox manager's /v1/run as it is (docs/api.md has the fields)."""
     language: Literal["python", "bash"]
     code: str = Field(min_length=1)
     stdin: str = ""
-    files: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, Union[str, FileData]] = Field(default_factory=dict)  # text or base64
     timeout_s: Optional[float] = Field(default=None, gt=0, le=600)
+    network: Literal["none", "egress"] = "none"
 
 
 MAX_ATTACHMENTS = 16

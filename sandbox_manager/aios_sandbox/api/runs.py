@@ -6,7 +6,7 @@ from ..errors import Invalid
 from ..execution import run_request
 from ..languages import UnknownLanguage, get_language
 from ..limits import LimitExceeded, resolve
-from .schemas import RunIn, check_sizes
+from .schemas import RunIn, check_sizes, file_bytes
 from .streaming import respond
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -30,9 +30,10 @@ def limits_or_422(settings, overrides, timeout_s):
 async def run_once(body: RunIn, request: Request, stream: bool = False):
     settings = request.app.state.settings
     language = language_or_422(body.language)
-    check_sizes(settings, code=body.code, stdin=body.stdin, files=body.files)
+    files = file_bytes(body.files)
+    check_sizes(settings, code=body.code, stdin=body.stdin, files=files)
     limits = limits_or_422(settings, body.limits, body.timeout_s)
-    run = run_request(limits, language=language, code=body.code, stdin=body.stdin,
-                      files=body.files)
-    events = request.app.state.service.run_once(run, limits, body.owner)
+    run = run_request(limits, settings.output_caps, language=language, code=body.code,
+                      stdin=body.stdin, files=files)
+    events = request.app.state.service.run_once(run, limits, body.owner, body.network)
     return await respond(request, events, stream)

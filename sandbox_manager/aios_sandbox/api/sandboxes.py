@@ -18,7 +18,8 @@ PATH = Query(description="file path relative to the sandbox home", max_length=10
 async def create(body: SandboxIn, request: Request):
     settings = request.app.state.settings
     limits = limits_or_422(settings, body.limits, body.timeout_s)
-    sandbox = await request.app.state.service.create_session(limits, body.ttl_s, body.owner)
+    sandbox = await request.app.state.service.create_session(limits, body.ttl_s, body.owner,
+                                                             body.network)
     return sandbox.describe()
 
 
@@ -48,9 +49,16 @@ async def exec_in(sandbox_id: str, body: ExecIn, request: Request, stream: bool 
     if timeout_s > settings.maxima.timeout_s:
         raise Invalid(str(LimitExceeded({"timeout_s": settings.maxima.timeout_s})))
     language = language_or_422(body.language) if body.code is not None else None
-    run = run_request(sandbox.limits, language=language, code=body.code or "", cmd=body.cmd,
-                      stdin=body.stdin, timeout_s=timeout_s)
+    run = run_request(sandbox.limits, settings.output_caps, language=language,
+                      code=body.code or "", cmd=body.cmd, stdin=body.stdin, timeout_s=timeout_s,
+                      session=True)
     return await respond(request, service.exec(sandbox_id, run), stream)
+
+
+@router.post("/{sandbox_id}/reset", summary="Restart the live interpreter (files stay)")
+async def reset(sandbox_id: str, request: Request):
+    await request.app.state.service.reset(sandbox_id)
+    return request.app.state.service.get(sandbox_id).describe()
 
 
 @router.put("/{sandbox_id}/files", status_code=204, summary="Upload one file (raw body)")

@@ -1,10 +1,12 @@
 """Request bodies, and the size checks that answer 413 rather than 422."""
 
-from typing import Optional
+import base64
+import binascii
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import TooLarge
+from ..errors import Invalid, TooLarge
 from ..limits import LimitOverrides
 from ..paths import check_relative_path
 from ..settings import Settings
@@ -12,17 +14,30 @@ from ..settings import Settings
 OWNER = Field(default="anonymous", pattern=r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 
+NETWORK = Field(default="none", description="`none`: no network at all; `egress`: HTTP(S) "
+                "through the manager's filtering proxy, when the operator allows it")
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FileData(Body):
+    data_base64: str = Field(description="the file's bytes, base64-encoded")
+
+
+FileContent = Union[str, FileData]  # text (written as UTF-8) or any bytes
 
 
 class RunIn(Body):
     language: str = Field(examples=["python"])
     code: str
     stdin: str = ""
-    files: dict[str, str] = Field(default_factory=dict, description="relative path -> text")
+    files: dict[str, FileContent] = Field(
+        default_factory=dict, description="relative path -> text, or {data_base64}")
     timeout_s: Optional[float] = Field(default=None, gt=0)
     limits: Optional[LimitOverrides] = None
+    network: Literal["none", "egress"] = NETWORK
     owner: str = OWNER
 
 
@@ -30,6 +45,7 @@ class SandboxIn(Body):
     timeout_s: Optional[float] = Field(default=None, gt=0, description="default per exec")
     ttl_s: Optional[float] = Field(default=None, gt=0)
     limits: Optional[LimitOverrides] = None
+    network: Literal["none", "egress"] = NETWORK
     owner: str = OWNER
 
 
@@ -49,8 +65,22 @@ class ExecIn(Body):
         return self
 
 
+def file_bytes(files: dict[str, FileContent]) -> dict[str, bytes]:
+    """Each file's bytes; a value that is not base64 is a 422 naming its path."""
+    decoded = {}
+    for path, content in files.items():
+        if isinstance(content, str):
+            decoded[path] = content.encode()
+            continue
+        try:
+            decoded[path] = base64.b64decode(content.data_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid(f"files/{path}: data_base64 is not valid base64") from None
+    return decoded
+
+
 def check_sizes(settings: Settings, code: str = "", stdin: str = "",
-                files: Optional[dict[str, str]] = None, cmd: Optional[list[str]] = None) -> None:
+                files: Optional[dict[str, bytes]] = None, cmd: Optional[list[str]] = None) -> None:
     if len(code.encode()) > settings.max_code_bytes:
         raise TooLarge(f"code is larger than {settings.max_code_bytes} bytes")
     if cmd and sum(len(a.encode()) for a in cmd) > settings.max_code_bytes:
@@ -60,7 +90,7 @@ def check_sizes(settings: Settings, code: str = "", stdin: str = "",
     files = files or {}
     if len(files) > settings.max_files:
         raise TooLarge(f"{len(files)} files; at most {settings.max_files}")
-    for path, text in files.items():
+    for path, data in files.items():
         check_relative_path(path)
-        if len(text.encode()) > settings.max_file_bytes:
+        if len(data) > settings.max_file_bytes:
             raise TooLarge(f"file {path!r} is larger than {settings.max_file_bytes} bytes")
