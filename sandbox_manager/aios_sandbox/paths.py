@@ -17,6 +17,10 @@ def check_relative_path(path: str) -> str:
         raise BadPath("path is empty")
     if len(path) > MAX_PATH or "\x00" in path:
         raise BadPath("path is too long or contains a NUL byte")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise BadPath(f"path {path!r} contains a control character")
+    if "\ufffd" in path:  # what the URL's undecodable bytes became
+        raise BadPath(f"path {path!r} is not valid UTF-8")
     if path.startswith("/"):
         raise BadPath(f"path {path!r} is absolute; give it relative to the sandbox home")
     if any(part in ("", ".", "..") for part in path.split("/")):

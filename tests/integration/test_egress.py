@@ -43,10 +43,14 @@ def internet(gateway, tmp_path_factory):
     (root / "simple" / "aios-hello" / "index.html").write_text(
         f'<html><body><a href="{wheel.name}">{wheel.name}</a></body></html>')
     _git_repository(root / "repo.git")
+    (root / "big.bin").write_bytes(b"x" * (2 * BUDGET))
     server = serve(root, gateway)
     yield f"{gateway}:{server.server_port}"
     server.shutdown()
     server.server_close()
+
+
+BUDGET = 400_000  # bytes each egress sandbox may move: more than any test but the cap's
 
 
 def _git_repository(bare: Path) -> None:
@@ -75,7 +79,7 @@ def egress_manager(docker_client, internet, own_server):
     from .support import start_manager
     ports = f"80,443,{own_server.split(':')[1]}"
     manager = start_manager(docker_client, allow_egress=1, egress_allow=internet,
-                            egress_ports=ports)
+                            egress_ports=ports, egress_max_bytes=BUDGET)
     yield manager
     manager.stop()
     assert manager.containers() == [], "egress sandboxes and proxies are all removed"
@@ -170,3 +174,14 @@ def test_a_bad_setting_fails_the_start_naming_it(docker_client):
     with pytest.raises(AssertionError, match="SANDBOX_EGRESS_PORTS"):
         start_manager(docker_client, allow_egress=1, egress_ports="http")
 
+
+
+def test_a_sandbox_past_its_byte_budget_is_cut_off(egress_session, internet):
+    api, sandbox_id = egress_session
+    result = sh(api, sandbox_id, f"curl -sS -o big.bin http://{internet}/big.bin; echo \"exit $?\"; "
+                                 "wc -c < big.bin; "
+                                 f"curl -sS -D - -o /dev/null http://{internet}/simple/")
+    lines = result["stdout"].splitlines()
+    assert lines[0] != "exit 0" and int(lines[1]) < 2 * BUDGET, "the download was cut"
+    assert lines[2].startswith("HTTP/1.1 403"), result
+    assert any("byte budget" in line for line in lines), "later requests say why"

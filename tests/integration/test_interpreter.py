@@ -187,6 +187,9 @@ def test_binary_files_go_in_and_come_back(api, session):
     assert put.status_code == 204
     got = api.get(f"/v1/sandboxes/{session}/files", params={"path": "raw.bin"})
     assert got.content == payload
+    for junk in ("%FF%01x", "a%0Ab", "%C3%28"):
+        refused = api.put(f"/v1/sandboxes/{session}/files?path={junk}", content=b"x")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_path"
 
 
 def test_the_design_guides_toolbox_and_the_data_layer(api):
