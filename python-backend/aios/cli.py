@@ -1,8 +1,9 @@
-"""`python -m aios`: submit tasks and follow their events from a terminal.
+"""`python -m aios`: submit tasks, follow their events and fetch their artifacts from a terminal.
 
 Exit codes: 0 the task succeeded (or the command worked), 1 the task failed (or /health is
-unavailable), 2 the command could not be carried out (bad arguments or JSON, a refused
-token, an unreachable server, a refused request), 130 the task was cancelled or Ctrl-C.
+unavailable, or the task whose artifacts were asked for is unknown), 2 the command could not
+be carried out (bad arguments or JSON, a missing file, a refused token, an unreachable
+server, a refused request), 130 the task was cancelled or Ctrl-C.
 """
 
 import argparse
@@ -14,66 +15,16 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
-import httpx
 import socketio
-from dotenv import dotenv_values
 
-DEFAULT_URL = "http://127.0.0.1:8765"
-PROJECT_ENV = Path(__file__).resolve().parents[2] / ".env"
+from .cli_api import DEFAULT_URL, Api, CliError, find_token
+from .cli_files import artifact_line, check_attachments, cmd_artifacts, upload, with_attachments
+
 FINAL = ("succeeded", "failed", "cancelled")
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 130}
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 RECONNECTED = object()  # an inbox marker: the socket (re)connected
 GAP_WAIT_S = 1.5  # an event missing this long is fetched over REST
-
-
-class CliError(Exception):
-    """A command that cannot be carried out; the message is for the user."""
-
-
-# --- configuration and REST ---------------------------------------------------------------
-
-def find_token(given: Optional[str]) -> str:
-    """--token, else AIOS_API_TOKEN, else ./.env, else the project's .env."""
-    if given or os.environ.get("AIOS_API_TOKEN"):
-        return given or os.environ["AIOS_API_TOKEN"]
-    for env_file in (Path.cwd() / ".env", PROJECT_ENV):
-        if env_file.is_file() and dotenv_values(env_file).get("AIOS_API_TOKEN"):
-            return dotenv_values(env_file)["AIOS_API_TOKEN"]
-    raise CliError("no API token: pass --token, set AIOS_API_TOKEN, or put it in .env")
-
-
-class Api:
-    """The REST API, with every failure turned into a CliError that says what to do."""
-
-    def __init__(self, url: str, token: str = ""):
-        self.url, self.token = url.rstrip("/"), token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def request(self, method: str, path: str, ok=(200, 201, 202), **kwargs) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach the AI-OS server at {self.url} ({exc}); is it "
-                           f"running? Set --url or AIOS_URL.") from None
-        if response.status_code == 401:
-            raise CliError("the server refused the API token (401 unauthorized); "
-                           "check --token or AIOS_API_TOKEN")
-        if response.status_code not in ok:
-            raise CliError(f"the server answered {response.status_code}: {error_text(response)}")
-        return response
-
-    def json(self, method: str, path: str, **kwargs) -> dict:
-        return self.request(method, path, **kwargs).json()
-
-
-def error_text(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return response.text[:300]
 
 
 # --- Socket.IO ----------------------------------------------------------------------------
@@ -185,10 +136,12 @@ SHORT = {
 
 class Printer:
     """stdout/token text raw on stdout, stderr raw on stderr, the rest as short lines on
-    stderr; with --json, each event as one JSON line on stdout."""
+    stderr; with --json, each event as one JSON line on stdout. `base_url` makes artifact
+    URLs whole."""
 
-    def __init__(self, as_json: bool = False):
-        self.as_json, self.wrote_stdout, self.at_line_start = as_json, False, True
+    def __init__(self, as_json: bool = False, base_url: str = ""):
+        self.as_json, self.base_url = as_json, base_url
+        self.wrote_stdout, self.at_line_start = False, True
 
     def write(self, stream, text: str) -> None:
         if text:
@@ -209,6 +162,8 @@ class Printer:
             self.write(sys.stdout, data.get("text", ""))
         elif kind == "stderr":
             self.write(sys.stderr, data.get("text", ""))
+        elif kind == "artifact":
+            self.line(kind, artifact_line(data, self.base_url))
         else:
             self.line(kind, SHORT.get(kind, lambda d: clip(json.dumps(d)))(data))
             if kind == "result" and not self.wrote_stdout and isinstance(data.get("text"), str):
@@ -280,13 +235,15 @@ def follow(follower: Follower, printer: Printer, cancel_on_interrupt: bool) -> i
 
 
 def cmd_submit(args, api: Api) -> int:
+    files = check_attachments(args.kind, args.attach)
     payload = {"kind": args.kind, "input": task_input(args)}
+    payload["input"] = with_attachments(payload["input"], upload(api, files))
     if args.task_id:
         payload["task_id"] = args.task_id
     if not args.wait:
         print(api.json("POST", "/api/tasks", json=payload)["task_id"])
         return 0
-    follower, printer = Follower(api).connect(), Printer(args.json)
+    follower, printer = Follower(api).connect(), Printer(args.json, api.url)
     try:
         ack = follower.call("task:submit", payload)
         follower.watch(ack["task_id"], 0)
@@ -297,7 +254,7 @@ def cmd_submit(args, api: Api) -> int:
 
 
 def cmd_events(args, api: Api) -> int:
-    task, printer = api.json("GET", f"/api/tasks/{args.task_id}"), Printer(args.json)
+    task, printer = api.json("GET", f"/api/tasks/{args.task_id}"), Printer(args.json, api.url)
     if task["status"] in FINAL or not args.follow:
         path = f"/api/tasks/{args.task_id}/events"
         for event in api.json("GET", path, params={"after": args.after})["events"]:
@@ -343,7 +300,9 @@ EXAMPLES = """examples:
   python -m aios submit chat --text 'Hello' --provider openai
   python -m aios submit echo --input '{"text": "hi"}' --json
   python -m aios submit agent --text 'List my downloads' --no-wait
+  python -m aios submit code --attach sales.csv --text "print(open('sales.csv').read())"
   python -m aios events TASK_ID --after 3
+  python -m aios artifacts TASK_ID --out results/    # figures and files the task made
   python -m aios cancel TASK_ID
 """
 
@@ -367,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="code kind (default: bash for .sh files, else python)")
     submit.add_argument("--provider", help="chat/agent with --text: the provider")
     submit.add_argument("--model", help="chat/agent with --text: the model")
+    submit.add_argument("--attach", metavar="PATH", action="append", default=[],
+                        help="code/agent/chat: upload a local file and attach it (repeat "
+                             "for more); code sees it in its working directory by name")
     submit.add_argument("--task-id", help="your own id (8-64 of A-Za-z0-9_-): idempotent")
     submit.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
                         help="stream the events until the task ends (default) or print its id")
@@ -379,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep following a running task (default)")
     events.add_argument("--json", action="store_true", help="print each event as a JSON line")
 
+    artifacts = commands.add_parser("artifacts", help="list or download a task's artifacts")
+    artifacts.add_argument("task_id")
+    artifacts.add_argument("--out", metavar="DIR", help="download them into DIR (created if "
+                           "missing; an existing file is kept and `name (2).ext` written)")
+
     for name, text in (("cancel", "cancel a task"), ("status", "show a task")):
         commands.add_parser(name, help=text).add_argument("task_id")
     commands.add_parser("health", help="the server's health checks (no token needed)")
@@ -387,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"submit": cmd_submit, "events": cmd_events, "cancel": cmd_cancel,
-            "status": cmd_status, "health": cmd_health, "providers": cmd_providers}
+            "status": cmd_status, "health": cmd_health, "providers": cmd_providers,
+            "artifacts": cmd_artifacts}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -55,6 +55,11 @@ class WorkerResources:
                              self.settings.sandbox_manager_token.get_secret_value())
 
     @cached_property
+    def artifacts(self):
+        from .tasks.artifacts import ArtifactStore
+        return ArtifactStore(self.settings.aios_artifact_dir, self.settings.task_retention_s)
+
+    @cached_property
     def files(self):
         return self.settings.file_reader()
 

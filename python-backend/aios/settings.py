@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(validation_alias="AIOS_UPLOAD_MAX_BYTES", default=64 << 20, gt=0)
     aios_upload_dir: str = Field(default_factory=lambda: str(PROJECT_TMP / "uploads"))
     upload_retention_s: int = Field(validation_alias="AIOS_UPLOAD_RETENTION_S", default=86400, gt=0)
+    # figures and files of tasks' sandbox runs, kept for AIOS_TASK_RETENTION_S
+    aios_artifact_dir: str = Field(default_factory=lambda: str(PROJECT_TMP / "artifacts"))
 
     # MCP servers whose tools the agent may use: a JSON file in the mcpServers format
     aios_mcp_config: Optional[str] = None
@@ -91,6 +93,9 @@ class Settings(BaseSettings):
     agent_max_seconds: float = Field(validation_alias="AIOS_AGENT_MAX_SECONDS", default=600.0, gt=0)
     agent_max_tokens: int = Field(validation_alias="AIOS_AGENT_MAX_TOKENS", default=200_000, gt=0)
     agent_session_ttl_s: int = Field(validation_alias="AIOS_AGENT_SESSION_TTL_S", default=86400, gt=0)
+    # a conversation's sandbox (files, packages, interpreter state) goes after this long unused
+    agent_sandbox_idle_s: float = Field(validation_alias="AIOS_AGENT_SANDBOX_IDLE_S",
+                                        default=1800.0, gt=0)
     tool_result_max_chars: int = Field(validation_alias="AIOS_TOOL_RESULT_MAX_CHARS", default=20_000, gt=0)
     chromium_path: str = Field(validation_alias="AIOS_CHROMIUM_PATH", default="/usr/bin/chromium")
     browse_timeout_s: float = Field(validation_alias="AIOS_BROWSE_TIMEOUT_S", default=20.0, gt=0)

@@ -43,18 +43,30 @@ class Sandbox:
     expires_at: float
     channel: RunnerChannel
     route: Optional[Route] = None  # egress sandboxes: their network and proxy
+    idle_ttl_s: Optional[float] = None  # destroyed after this long without a request
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.last_used_at = self.created_at
+        self.connected = self.route is not None  # to its proxy, for this exec
 
     @property
     def network(self) -> str:
         return "egress" if self.route else "none"
 
+    def touch(self) -> None:
+        self.last_used_at = time.time()
+
     def expired(self, now: float | None = None) -> bool:
-        return (now or time.time()) >= self.expires_at
+        now = now or time.time()
+        idle = self.idle_ttl_s is not None and not self.lock.locked() \
+            and now - self.last_used_at >= self.idle_ttl_s
+        return now >= self.expires_at or idle
 
     def describe(self) -> dict:
         return {"id": self.id, "kind": self.kind, "owner": self.owner, "busy": self.lock.locked(),
                 "created_at": self.created_at, "expires_at": self.expires_at,
+                "idle_ttl_s": self.idle_ttl_s, "last_used_at": self.last_used_at,
                 "network": self.network, "limits": self.limits.model_dump()}
 
 
@@ -153,6 +165,21 @@ class Launcher:
                 sock.close()
             self._remove(container.id, route)
             raise SandboxUnavailable(f"docker could not start a sandbox: {exc}") from exc
+
+    async def connect(self, sandbox: Sandbox, connected: bool) -> None:
+        """Attach an egress sandbox to its network (its way to its proxy), or detach it:
+        an exec that did not ask for the network has none."""
+        if sandbox.route is None or sandbox.connected == connected:
+            return
+        api = self.client.api
+        change = api.connect_container_to_network if connected \
+            else api.disconnect_container_from_network
+        try:
+            await asyncio.to_thread(change, sandbox.container_id, sandbox.route.network)
+        except (APIError, docker.errors.DockerException) as exc:
+            raise SandboxUnavailable(f"docker could not change the sandbox's network: {exc}") \
+                from exc
+        sandbox.connected = connected
 
     async def destroy(self, sandbox: Sandbox) -> None:
         sandbox.channel.close()

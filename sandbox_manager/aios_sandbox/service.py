@@ -165,7 +165,8 @@ class SandboxService:
     # --- sessions ----------------------------------------------------------
 
     async def create_session(self, limits: Limits, ttl_s: Optional[float], owner: str,
-                             network: str = "none") -> Sandbox:
+                             network: str = "none",
+                             idle_ttl_s: Optional[float] = None) -> Sandbox:
         """A sandbox that keeps its files, its live Python interpreter (started now, so the
         first exec finds it ready) and its shell state, until deleted or its TTL."""
         self._ensure_serving(network)
@@ -176,6 +177,7 @@ class SandboxService:
             raise AtCapacity(f"{len(self.sessions)} sandboxes exist (the cap); delete one or "
                              "retry later", retry_after_s=5)
         sandbox = await self._launch(limits, "session", owner, ttl, network)
+        sandbox.idle_ttl_s = idle_ttl_s
         try:
             await request_reply(sandbox, {"op": "interpreter_start"})
         except (SandboxLost, RunnerRefused) as exc:
@@ -204,15 +206,26 @@ class SandboxService:
         if sandbox.lock.locked():
             raise Conflict(f"sandbox {sandbox_id!r} is busy with another request")
         async with sandbox.lock:
-            yield sandbox
+            sandbox.touch()
+            try:
+                yield sandbox
+            finally:
+                sandbox.touch()
 
     async def _forget(self, sandbox: Sandbox) -> None:
         self.sessions.pop(sandbox.id, None)
         await self._destroy(sandbox)
 
-    async def exec(self, sandbox_id: str, request: dict) -> AsyncIterator:
-        """Like run_once, in a session sandbox; a sandbox that stops answering is destroyed."""
+    async def exec(self, sandbox_id: str, request: dict,
+                   network: Optional[bool] = None) -> AsyncIterator:
+        """Like run_once, in a session sandbox; a sandbox that stops answering is destroyed.
+        network: whether an egress sandbox is attached to its proxy for this exec."""
         async with self._run_slot(), self._using(sandbox_id) as sandbox:
+            if network and sandbox.route is None:
+                raise Invalid("this sandbox has no network: create it with "
+                              "\"network\": \"egress\" to give an exec the network")
+            if network is not None:
+                await self._connect(sandbox, network)
             yield STARTED
             try:
                 async with aclosing(execute(sandbox, request)) as events:
@@ -223,6 +236,12 @@ class SandboxService:
                 yield _lost_result(request)
             except RunnerRefused as exc:
                 raise Invalid(str(exc)) from exc
+
+    async def _connect(self, sandbox: Sandbox, network: bool) -> None:
+        try:
+            await self.launcher.connect(sandbox, network)
+        except SandboxUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
 
     async def reset(self, sandbox_id: str) -> None:
         """A fresh interpreter and shell state; the files stay."""

@@ -40,9 +40,16 @@ TOOL_CALLS = [("call_1", "get_weather", '{"city": "Paris", "unit": "celsius"}'),
 
 # Scripted models ("script:NAME") for agent tests: turn N of a conversation (N = the number
 # of assistant messages so far) asks for tools, or answers text; past the end: "done".
+ANALYSIS_STEPS = [  # load a CSV the user attached, keep it, chart it
+    "import pandas as pd\ndf = pd.read_csv('sales.csv')\nprint(len(df), 'rows')",
+    "df['amount'].describe()",
+    "import matplotlib.pyplot as plt\ndf.plot(x='month', y='amount')\nplt.show()",
+]
 SCRIPTS: dict[str, list[dict]] = {
     "code5": [{"tools": [("run_code", {"language": "python", "code": f"print({i} * 7)"})]}
               for i in range(5)] + [{"text": "Five runs done."}],
+    "analysis": [{"tools": [("run_code", {"language": "python", "code": code})]}
+                 for code in ANALYSIS_STEPS] + [{"text": "Sales grew every month."}],
 }
 
 

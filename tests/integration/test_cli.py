@@ -19,6 +19,8 @@ from .stack import API_TOKEN, BACKEND, spawn, wait_for_task, web_command
 from .support import wait_until
 
 SLEEPER = "import time; print('go', flush=True); time.sleep(60)"
+CHART = ("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]); plt.show()\n"
+         "open('outputs/t.csv', 'w').write('a,b\\n1,2\\n')")
 
 
 def cli_env(web, token: str) -> dict:
@@ -128,6 +130,72 @@ def test_usage_errors_exit_2_with_a_clear_message(web):
                            "health"], env=cli_env(web, API_TOKEN), capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 2 and "cannot reach the AI-OS server" in done.stderr
+
+
+def test_artifacts_are_announced_listed_and_downloaded_without_overwriting(web, rest,
+                                                                           tmp_path):
+    done = aios(web, "submit", "code", "--text", CHART)
+    assert done.returncode == 0, done.stderr
+    base = re.escape(web.url)
+    assert re.search(rf"\[artifact\] t\.csv \(text/csv, 8 bytes\) {base}/api/tasks/\S+/"
+                     rf"artifacts/t\.csv\n", done.stderr)
+    assert re.search(rf"\[artifact\] (\S+)\.png \(image/png, [\d,]+ bytes\) {base}/",
+                     done.stderr)
+    task_id = re.search(r"\[task\] (\S+)", done.stderr).group(1)
+    artifacts = rest.get(f"/api/tasks/{task_id}").json()["result"]["artifacts"]
+
+    done = aios(web, "artifacts", task_id)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{a['name']} ({a['mime']}, {a['size']:,} bytes) {web.url}{a['url']}" for a in artifacts]
+    png = next(a["name"] for a in artifacts if a["mime"] == "image/png")
+
+    out = tmp_path / "new" / "folder"  # created
+    done = aios(web, "artifacts", task_id, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(out / a["name"]) for a in artifacts]
+    assert (out / png).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (out / "t.csv").read_bytes() == b"a,b\n1,2\n"
+    (out / "t.csv").write_text("mine")
+    done = aios(web, "artifacts", task_id, "--out", str(out))  # the same folder again
+    assert done.returncode == 0, done.stderr
+    stem = png.removesuffix(".png")
+    assert sorted(done.stdout.splitlines()) == [str(out / f"{stem} (2).png"),
+                                                str(out / "t (2).csv")]
+    assert (out / "t.csv").read_text() == "mine"  # never overwritten
+    assert (out / "t (2).csv").read_bytes() == b"a,b\n1,2\n"
+
+
+def test_artifacts_of_an_unknown_task_exit_1(web):
+    done = aios(web, "artifacts", "no-such-task")
+    assert done.returncode == 1 and "no task no-such-task" in done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+
+
+def test_submit_attach_uploads_local_files_into_the_sandbox(web, rest, tmp_path):
+    local = tmp_path / "local.csv"
+    local.write_text("x,y\n3,4\n")
+    done = aios(web, "submit", "code", "--attach", str(local),
+                "--text", "print(open('local.csv').read())")
+    assert (done.returncode, done.stdout) == (0, "x,y\n3,4\n\n"), done.stderr
+
+    # --attach repeated, merged with attachments --input already names
+    uploaded = rest.post("/api/files", files={"file": ("a.txt", b"A")}).json()["path"]
+    (tmp_path / "b.txt").write_text("B")
+    code = "print(open('a.txt').read() + open('b.txt').read() + open('local.csv').read())"
+    done = aios(web, "submit", "code", "--attach", str(tmp_path / "b.txt"),
+                "--attach", str(local), "--input", json.dumps(
+                    {"language": "python", "code": code, "attachments": [uploaded]}))
+    assert (done.returncode, done.stdout) == (0, "ABx,y\n3,4\n\n"), done.stderr
+
+
+def test_a_missing_attachment_is_a_usage_error_before_anything_is_sent(web, tmp_path):
+    done = aios(web, "submit", "code", "--attach", str(tmp_path / "nope.csv"),
+                "--text", "print(1)")
+    assert done.returncode == 2 and "nope.csv: no such file" in done.stderr
+    assert "[task]" not in done.stderr and done.stdout == ""
+    done = aios(web, "submit", "echo", "--attach", str(tmp_path), "--text", "x")
+    assert done.returncode == 2 and "--attach works with code, agent and chat" in done.stderr
 
 
 def test_events_replays_a_finished_task(web, rest):

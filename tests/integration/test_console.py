@@ -2,19 +2,29 @@
 
 Only 127.0.0.1 is reachable from the page: anything else is aborted and fails the test."""
 
+import contextlib
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from .stack import API_TOKEN
+from .stack import API_TOKEN, start_web
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"]
 SLEEPER = "import time; print('go', flush=True); time.sleep(60)"
 TASK_S = 30_000  # ms: a task's result, sandbox start included
+LOAD_IMAGE = """url => new Promise((done) => {
+  const image = new Image();
+  image.onload = () => done("kept");
+  image.onerror = () => done("revoked");
+  image.src = url;
+})"""
+CHART = ("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]); plt.show()\n"
+         "open('outputs/t.csv', 'w').write('a,b\\n1,2\\n')")
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +37,12 @@ def browser():
 
 @pytest.fixture
 def page(browser, web):
+    with console_page(browser, web.url) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def console_page(browser, url: str):
     """A fresh page on the console; fails the test on script errors, CSP violations or
     traffic to anywhere but 127.0.0.1."""
     context = browser.new_context()
@@ -47,7 +63,7 @@ def page(browser, web):
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda message: problems.append(message.text)
             if "Content Security Policy" in message.text else None)
-    page.goto(web.url + "/")
+    page.goto(url + "/")
     yield page
     context.close()
     assert elsewhere == [] and problems == []
@@ -134,3 +150,63 @@ def test_raw_json_that_does_not_parse_is_refused_before_sending(page):
     page.fill("#raw-input", "{nope")
     page.click("#submit")
     expect(page.locator("#error")).to_contain_text("not valid JSON")
+
+
+def test_artifacts_show_images_inline_and_offer_the_rest_as_downloads(page):
+    connect(page)
+    expect(page.locator("#connection")).to_have_text("connected")
+    run_code(page, CHART)
+    expect(page.locator("#task-status")).to_have_text("succeeded", timeout=TASK_S)
+    image = page.locator("#artifacts img")
+    expect(image).to_have_count(1)
+    page.wait_for_function("() => { const image = document.querySelector('#artifacts img');"
+                           " return image.complete && image.naturalWidth > 0; }")
+    src = image.get_attribute("src")
+    assert src.startswith("blob:")  # fetched with the token, not by the <img> itself
+    expect(page.locator("#artifacts figcaption")).to_have_text(
+        re.compile(r"\.png \(image/png, [\d,]+ bytes\)$"))
+    expect(page.locator("#events")).to_contain_text("t.csv (text/csv, 8 bytes)")
+    with page.expect_download() as info:
+        page.click("#artifacts button.download")
+    download = info.value
+    assert download.suggested_filename == "t.csv"
+    assert Path(download.path()).read_bytes() == b"a,b\n1,2\n"
+
+    assert page.evaluate(LOAD_IMAGE, src) == "kept"
+    run_code(page, "print('next')")  # a new task: the old one's images are let go
+    expect(page.locator("#artifacts figure")).to_have_count(0)
+    assert page.evaluate(LOAD_IMAGE, src) == "revoked"
+
+
+def test_attached_files_reach_the_code_task(page):
+    connect(page)
+    expect(page.locator("#connection")).to_have_text("connected")
+    page.select_option("#kind", "code")
+    page.set_input_files("#attach", files=[
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"attached text 123\n"},
+        {"name": "<i>x</i>.csv", "mimeType": "text/csv", "buffer": b"1,2\n"}])
+    chips = page.locator("#attachments li")
+    expect(page.locator('#attachments li[data-state="ready"]')).to_have_count(2)
+    expect(chips.nth(1)).to_contain_text("<i>x</i>.csv (4 bytes)")  # a name is text too
+    assert page.locator("#attachments i").count() == 0
+    chips.nth(1).get_by_role("button").click()
+    expect(chips).to_have_count(1)
+    run_code(page, "print(open('notes.txt').read())")
+    expect(page.locator("#output")).to_contain_text("attached text 123", timeout=TASK_S)
+    expect(page.locator("#events")).to_contain_text("attached: notes.txt")
+    expect(page.locator("#events")).not_to_contain_text(".csv")  # removed before the submit
+
+
+def test_an_upload_the_server_refuses_is_shown(browser, stack_env):
+    small = start_web({**stack_env, "AIOS_UPLOAD_MAX_BYTES": "1000"}, "web-small-uploads")
+    try:
+        with console_page(browser, small.url) as page:
+            connect(page)
+            expect(page.locator("#connection")).to_have_text("connected")
+            page.set_input_files("#attach", files=[
+                {"name": "big.bin", "mimeType": "application/octet-stream",
+                 "buffer": b"x" * 10_000}])
+            expect(page.locator("#error")).to_contain_text("Uploading big.bin failed (413)")
+            expect(page.locator("#attachments li")).to_have_count(0)
+    finally:
+        small.stop()

@@ -185,3 +185,26 @@ def test_a_sandbox_past_its_byte_budget_is_cut_off(egress_session, internet):
     assert lines[0] != "exit 0" and int(lines[1]) < 2 * BUDGET, "the download was cut"
     assert lines[2].startswith("HTTP/1.1 403"), result
     assert any("byte budget" in line for line in lines), "later requests say why"
+
+
+def test_an_exec_has_the_network_only_when_it_asks(egress_session, internet):
+    api, sandbox_id = egress_session
+    fetch = f"curl -sS --max-time 5 -o /dev/null -w '%{{http_code}}' http://{internet}/repo.git/HEAD"
+    offline = exec_in(api, sandbox_id, language="bash", code=fetch, network=False)
+    assert not offline["stdout"].startswith("200"), "detached: not even its proxy"
+    online = exec_in(api, sandbox_id, language="bash", code=fetch, network=True)
+    assert online["stdout"] == "200"
+    assert exec_in(api, sandbox_id, language="bash", code=fetch)["stdout"] == "200", \
+        "as the previous exec"
+
+
+def test_network_on_a_sandbox_without_egress_is_refused(egress_manager):
+    api = egress_manager.client()
+    sandbox_id = api.post("/v1/sandboxes", json={}).json()["id"]
+    try:
+        refused = api.post(f"/v1/sandboxes/{sandbox_id}/exec",
+                           json={"language": "bash", "code": "true", "network": True})
+        assert refused.status_code == 422 and "egress" in refused.json()["error"]["message"]
+        assert httpx.get(egress_manager.url + "/health").json()["features"] == {"egress": True}
+    finally:
+        api.delete(f"/v1/sandboxes/{sandbox_id}")

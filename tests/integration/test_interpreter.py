@@ -261,3 +261,18 @@ def test_a_gigabyte_output_file_is_capped_by_the_sandbox_and_dropped(api, sessio
     assert result["outputs_dropped"][0]["name"] == "huge.bin"
     left = sh(api, session, "ls -A outputs | wc -l")
     assert left["stdout"] == "0\n", "dropped outputs are removed too"
+
+
+def test_a_session_unused_for_its_idle_time_goes(api, manager):
+    created = api.post("/v1/sandboxes", json={"ttl_s": 300, "idle_ttl_s": 1.5,
+                                              "owner": "idle-test"}).json()
+    assert created["idle_ttl_s"] == 1.5
+    sandbox_id = created["id"]
+    for _ in range(3):  # each use counts as activity
+        time.sleep(0.8)
+        assert py(api, sandbox_id, "1")["exit_code"] == 0
+    manager.wait_for(lambda: api.get(f"/v1/sandboxes/{sandbox_id}").status_code == 404, 5,
+                     "the idle session to go")
+    manager.wait_for(lambda: not manager.containers(**{"aios.owner": "idle-test"}), 5,
+                     "its container to go")
+    assert httpx.get(manager.url + "/health").json()["features"] == {"egress": False}

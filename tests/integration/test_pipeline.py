@@ -77,8 +77,24 @@ def test_code_task_passes_binary_files_network_and_outputs_through(rest):
     task = wait_for_task(rest, task_id, timeout=60)
     assert task["status"] == "succeeded", task
     assert task["result"]["stdout"] == "b'\\x00\\xffdata'\n"
-    [figure] = task["result"]["outputs"]
-    assert figure["name"] == "figure-1.png" and figure["mime"] == "image/png"
+    assert "outputs" not in task["result"], "artifacts, not bytes, in the task's record"
+    [figure] = task["result"]["artifacts"]
+    assert figure == {"name": "figure-1.png", "mime": "image/png", "size": figure["size"],
+                      "url": f"/api/tasks/{task_id}/artifacts/figure-1.png"}
+    events = rest.get(f"/api/tasks/{task_id}/events").json()["events"]
+    assert [e["data"] for e in events if e["type"] == "artifact"] == [figure]
+    png = rest.get(figure["url"])
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png.content) == figure["size"]
+    assert png.headers["content-type"] == "image/png"
+    assert png.headers["content-disposition"] == "attachment; filename=figure-1.png"
+    assert rest.get(f"/api/tasks/{task_id}/artifacts").json()["artifacts"] == [figure]
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "../x", ".index.json", "figure-2.png"):
+        missing = rest.get(f"/api/tasks/{task_id}/artifacts/{bad}")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert rest.get("/api/tasks/nosuchtask00/artifacts/figure-1.png").status_code == 404
+    with httpx.Client(base_url=str(rest.base_url)) as anonymous:
+        assert anonymous.get(figure["url"]).status_code == 401
     refused = rest.post("/api/tasks", json={"kind": "code", "input": {
         "language": "python", "code": "1", "network": "everywhere"}})
     assert refused.status_code == 422 and "network" in refused.json()["error"]["message"]

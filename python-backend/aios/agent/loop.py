@@ -26,11 +26,13 @@ class Stopped(Exception):
 
 
 def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits: AgentLimits,
-              max_retries: int, options: Optional[dict] = None) -> dict:
+              max_retries: int, options: Optional[dict] = None,
+              tool_ctx: Optional[ToolContext] = None) -> dict:
     """Returns {text, steps, usage, provider, model, finish_reason, stopped?} and the whole
-    conversation (for the session) as `messages`. ctx is the task's RunContext."""
+    conversation (for the session) as `messages`. ctx is the task's RunContext; tool_ctx
+    what the tools share (its cleanups run when the loop ends, however it ends)."""
     by_name = {tool.name: tool for tool in tools}
-    tool_ctx = ToolContext(ctx.task_id, ctx.emit, ctx.cancelled, ctx.on_cancel)
+    tool_ctx = tool_ctx or tool_context(ctx)
     conversation = list(messages)
     steps, usage = [], {"input_tokens": 0, "output_tokens": 0}
     deadline = Deadline(limits.max_seconds, ctx)
@@ -73,7 +75,7 @@ def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits:
         stopped = "max_seconds"
     finally:
         deadline.cancel()
-        _clean_up(tool_ctx)
+        clean_up(tool_ctx)
     if stopped:
         ctx.emit("log", {"text": f"agent stopped: {LIMIT_TEXT[stopped]}\n"})
     return {"text": answer["text"] if answer else "",
@@ -147,7 +149,12 @@ def _check(ctx) -> None:
         raise DeadlineReached()
 
 
-def _clean_up(tool_ctx: ToolContext) -> None:
+def tool_context(ctx, session_id: Optional[str] = None) -> ToolContext:
+    return ToolContext(ctx.task_id, ctx.emit, ctx.cancelled, ctx.on_cancel,
+                       session_id=session_id)
+
+
+def clean_up(tool_ctx: ToolContext) -> None:
     for cleanup in reversed(tool_ctx.cleanups):
         try:
             cleanup()

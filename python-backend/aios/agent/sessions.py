@@ -1,12 +1,16 @@
-"""Conversation history of agent sessions, in Redis with a TTL; one run at a time each."""
+"""Agent sessions (conversations), in Redis with a TTL: the history, the id of the
+conversation's sandbox, a little for listing them; one run at a time each."""
 
 import json
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import redis
 
 PREFIX = "aios:agent:session:"
+INDEX = "aios:agent:sessions"  # session id -> last saved (epoch s)
+TITLE_CHARS = 80
 # Deletes the lock only if this run still holds it (it may have expired and been taken)
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -32,6 +36,7 @@ class AgentSessions:
     def save(self, session_id: str, messages: list[dict]) -> None:
         """Keeps the newest turns that fit in max_bytes (a turn starts at a user message, so
         a tool result is never kept without the call it answers)."""
+        title = _title(messages)
         data = json.dumps(messages)
         while len(data) > self.max_bytes:
             starts = [i for i, m in enumerate(messages) if m["role"] == "user"]
@@ -39,7 +44,64 @@ class AgentSessions:
                 break
             messages = messages[starts[1]:]
             data = json.dumps(messages)
-        self.redis.set(PREFIX + session_id, data, ex=self.ttl_s)
+        now = time.time()
+        meta = PREFIX + session_id + ":meta"
+        with self.redis.pipeline() as pipe:
+            pipe.set(PREFIX + session_id, data, ex=self.ttl_s)
+            pipe.hsetnx(meta, "title", title)
+            pipe.hset(meta, "updated_at", now)
+            pipe.hincrby(meta, "turns", 1)  # a turn: one run of the conversation
+            pipe.expire(meta, self.ttl_s)
+            pipe.expire(PREFIX + session_id + ":sandbox", self.ttl_s)
+            pipe.zadd(INDEX, {session_id: now})
+            pipe.zremrangebyscore(INDEX, 0, now - self.ttl_s)
+            pipe.execute()
+
+    def sandbox(self, session_id: str) -> Optional[str]:
+        """The conversation's sandbox, as last stored (it may have gone since)."""
+        return self.redis.get(PREFIX + session_id + ":sandbox")
+
+    def keep_sandbox(self, session_id: str, sandbox_id: str) -> None:
+        self.redis.set(PREFIX + session_id + ":sandbox", sandbox_id, ex=self.ttl_s)
+
+    def listing(self, limit: int = 100) -> list[dict]:
+        """The newest sessions first: {session_id, title, turns, updated_at, sandbox_id,
+        busy}."""
+        ids = self.redis.zrevrange(INDEX, 0, limit - 1)
+        with self.redis.pipeline() as pipe:
+            for session_id in ids:
+                key = PREFIX + session_id
+                pipe.exists(key)
+                pipe.hgetall(key + ":meta")
+                pipe.get(key + ":sandbox")
+                pipe.exists(key + ":lock")
+            found = pipe.execute()
+        sessions = []
+        for i, session_id in enumerate(ids):
+            exists, meta, sandbox_id, busy = found[4 * i:4 * i + 4]
+            if not exists:
+                self.redis.zrem(INDEX, session_id)
+                continue
+            sessions.append({"session_id": session_id, "title": meta.get("title", ""),
+                             "turns": int(meta.get("turns", 0)),
+                             "updated_at": float(meta.get("updated_at", 0)),
+                             "sandbox_id": sandbox_id, "busy": bool(busy)})
+        return sessions
+
+    def delete(self, session_id: str) -> Optional[str]:
+        """Forgets a session (refused while it runs); returns its sandbox id (None if it has
+        none), to destroy. KeyError when there is no such session."""
+        key = PREFIX + session_id
+        if self.redis.exists(key + ":lock"):
+            raise SessionBusy(f"session {session_id!r} is busy with a run; cancel it first")
+        sandbox_id = self.redis.get(key + ":sandbox")
+        with self.redis.pipeline() as pipe:
+            pipe.delete(key, key + ":meta", key + ":sandbox")
+            pipe.zrem(INDEX, session_id)
+            deleted = pipe.execute()[0]
+        if not deleted and sandbox_id is None:
+            raise KeyError(session_id)
+        return sandbox_id
 
     @contextmanager
     def running(self, session_id: str, run_id: str, max_run_s: float) -> Iterator[None]:
@@ -51,3 +113,12 @@ class AgentSessions:
             yield
         finally:
             self._release(keys=[lock], args=[run_id])
+
+
+def _title(messages: list[dict]) -> str:
+    """The conversation's first user message, shortened: what a sidebar lists."""
+    first = next((m["content"] for m in messages if m["role"] == "user"), "")
+    if not isinstance(first, str):  # the user's words are the first part; notes follow
+        first = next((p.get("text", "") for p in first if p.get("type") == "text"), "")
+    text = " ".join(first.split())
+    return text if len(text) <= TITLE_CHARS else text[:TITLE_CHARS - 1] + "…"

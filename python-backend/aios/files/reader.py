@@ -59,6 +59,22 @@ class FileReader:
             self._check_size(path, opened.size)
             return self._media_type(path, opened.read(sniff.HEAD_BYTES))
 
+    def check(self, path: str) -> int:
+        """The same confinement and size checks as `inspect`, any type (a file for a
+        sandbox, not for a model). Returns its size."""
+        with self.roots.open(path) as opened:
+            self._check_size(path, opened.size)
+            return opened.size
+
+    def read_bytes(self, path: str) -> tuple[Path, bytes]:
+        """The real path and the bytes of a confined file within the size cap."""
+        with self.roots.open(path) as opened:
+            self._check_size(path, opened.size)
+            data = opened.read(self.limits.max_bytes + 1)
+            real = opened.path
+        self._check_size(path, len(data))  # it may have grown since
+        return real, data
+
     def read(self, path: str) -> FileContent:
         with self.roots.open(path) as opened:
             self._check_size(path, opened.size)

@@ -49,7 +49,8 @@ class OneCall:
 def to_result(result) -> CallToolResult:
     if isinstance(result, ToolOutput):
         return CallToolResult(content=[TextContent(text=result.text),
-                                       *filter(None, map(_media, result.parts))])
+                                       *filter(None, map(_media, result.parts))],
+                              structured_content=result.structured)
     if isinstance(result, str):
         return CallToolResult(content=[TextContent(text=result)])
     return CallToolResult(content=[TextContent(text=json.dumps(result))],

@@ -16,21 +16,45 @@ class EchoInput(Input):
     text: str
 
 
+MAX_ATTACHMENTS = 16
+
+
+def checked_attachments(paths: list[str], info: ValidationInfo, check: str) -> list[str]:
+    """With the file settings in the context (the web at submit), a bad path is a 422 at
+    once rather than a failed task later; the worker checks again when it reads. `check`:
+    the reader's `inspect` (for a model: a type it can read) or `check` (for a sandbox)."""
+    files = (info.context or {}).get("files")
+    for path in paths if files else ():
+        try:
+            getattr(files, check)(path)
+        except FileRefused as exc:
+            raise ValueError(f"{exc.code}: {exc}") from None
+    return paths
+
+
+class Attachments(BaseModel):
+    """Files copied into the task's sandbox (any type; the rules of chat attachments)."""
+    attachments: Optional[list[str]] = Field(default=None, max_length=MAX_ATTACHMENTS)
+
+    @field_validator("attachments")
+    @classmethod
+    def _files_exist_and_fit(cls, paths: Optional[list[str]], info: ValidationInfo):
+        return checked_attachments(paths, info, "check") if paths is not None else None
+
+
 class FileData(Input):
     data_base64: str = Field(min_length=0)
 
 
-class CodeInput(Input):
-    """Passed to the sandbox manager's /v1/run as it is (docs/api.md has the fields)."""
+class CodeInput(Attachments, Input):
+    """Passed to the sandbox manager's /v1/run as it is (docs/api.md has the fields), the
+    attachments added to its files."""
     language: Literal["python", "bash"]
     code: str = Field(min_length=1)
     stdin: str = ""
     files: dict[str, Union[str, FileData]] = Field(default_factory=dict)  # text or base64
     timeout_s: Optional[float] = Field(default=None, gt=0, le=600)
     network: Literal["none", "egress"] = "none"
-
-
-MAX_ATTACHMENTS = 16
 
 
 class ChatMessage(Input):
@@ -50,21 +74,13 @@ class ChatInput(Input):
     @field_validator("attachments")
     @classmethod
     def _files_exist_and_fit(cls, paths: list[str], info: ValidationInfo) -> list[str]:
-        # With the file settings in the context (the web at submit), a bad path is a 422 at
-        # once rather than a failed task later; the worker checks again when it reads.
-        files = (info.context or {}).get("files")
-        if files:
-            if paths and not any(m.role == "user" for m in info.data.get("messages", [])):
-                raise ValueError("attachments need a user message to go with")
-            for path in paths:
-                try:
-                    files.inspect(path)
-                except FileRefused as exc:
-                    raise ValueError(f"{exc.code}: {exc}") from None
-        return paths
+        if paths and (info.context or {}).get("files") \
+                and not any(m.role == "user" for m in info.data.get("messages", [])):
+            raise ValueError("attachments need a user message to go with")
+        return checked_attachments(paths, info, "inspect")  # for a model: a type it reads
 
 
-class AgentInput(Input):
+class AgentInput(Attachments, Input):
     goal: Optional[str] = Field(default=None, min_length=1)
     messages: Optional[list[ChatMessage]] = Field(default=None, min_length=1)
     provider: Optional[str] = None
@@ -97,6 +113,8 @@ class AgentInput(Input):
     def _goal_or_messages(self) -> "AgentInput":
         if (self.goal is None) == (self.messages is None):
             raise ValueError("give either `goal` (a string) or `messages`, not both")
+        if self.attachments and self.tools is not None and "run_code" not in self.tools:
+            raise ValueError("attachments go into the run_code sandbox: enable run_code")
         return self
 
 

@@ -1,11 +1,14 @@
 """Runs one task in a worker: claim, heartbeat, watch for cancel, execute, record."""
 
+import base64
 import logging
 import socket
 import threading
 import time
 from typing import Callable, Optional
 
+from . import attachments
+from .artifacts import publish_outputs
 from .events import EventLog, new_event
 from ..chat import run_chat
 from ..files.roots import FileRefused
@@ -68,11 +71,31 @@ def failed(ctx: RunContext, exc, code: str) -> Exception:
 def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
     def output(stream: str, text: str) -> None:
         ctx.emit(stream, {"text": text})
+    body = dict(task_input)
+    attached = _attach(ctx, body, deps)
     try:
-        return deps.sandbox.run(task_input, output, owner=f"task:{ctx.task_id}",
-                                register_close=ctx.on_cancel)
+        result = deps.sandbox.run(body, output, owner=f"task:{ctx.task_id}",
+                                  register_close=ctx.on_cancel)
     except SandboxError as exc:
         raise failed(ctx, exc, exc.code) from exc
+    publish_outputs(ctx, result, deps.artifacts)
+    return dict(result, **({"attachments": [a.listed() for a in attached]} if attached else {}))
+
+
+def _attach(ctx: RunContext, body: dict, deps) -> list:
+    """The task's attachments join its files, under names that clash with none of them."""
+    paths = body.pop("attachments", None)
+    if not paths:
+        return []
+    try:
+        attached = attachments.load(deps.files, paths, deps.settings.aios_upload_dir,
+                                    taken=body.get("files", {}))
+    except FileRefused as exc:
+        raise TaskFailed("bad_attachment", str(exc)) from exc
+    body["files"] = {**body.get("files", {}), **{
+        a.name: {"data_base64": base64.b64encode(a.data).decode()} for a in attached}}
+    ctx.emit("log", {"text": "attached: " + ", ".join(a.describe() for a in attached) + "\n"})
+    return attached
 
 
 def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:

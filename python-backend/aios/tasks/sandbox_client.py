@@ -2,13 +2,15 @@
 streamed output."""
 
 import json
-from typing import Callable
+import time
+from typing import Callable, Optional
 
 import httpx
 
 from ..netutil import shut_down
 
 OnOutput = Callable[[str, str], None]  # (stream, text)
+FEATURES_TTL_S = 60.0
 
 
 class SandboxError(RuntimeError):
@@ -21,22 +23,57 @@ class SandboxClient:
     def __init__(self, base_url: str, token: str, timeout_s: float = 30.0):
         self.http = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s, read=None),
                                  headers={"Authorization": f"Bearer {token}"})
+        self._features = None  # (when asked, the manager's features)
 
     def run(self, body: dict, on_output: OnOutput, owner: str, register_close=None) -> dict:
         """Streams output to on_output and returns the result. register_close receives a
         function that aborts the run from another thread (the manager then kills it)."""
         return self._streamed("/v1/run", dict(body, owner=owner), on_output, register_close)
 
-    def create_session(self, owner: str, ttl_s: float, timeout_s: float) -> str:
-        """A sandbox whose files persist across execs, until destroy() or its TTL."""
+    def create_session(self, owner: str, ttl_s: float, timeout_s: float,
+                       idle_ttl_s: Optional[float] = None, network: str = "none") -> str:
+        """A sandbox whose files and interpreter persist across execs, until destroy(), its
+        TTL or idle_ttl_s without use."""
+        body = {"owner": owner, "ttl_s": ttl_s, "timeout_s": timeout_s, "network": network}
+        if idle_ttl_s:
+            body["idle_ttl_s"] = idle_ttl_s
+        return self._call("POST", "/v1/sandboxes", 201, json=body).json()["id"]
+
+    def exists(self, sandbox_id: str) -> bool:
         try:
-            response = self.http.post("/v1/sandboxes", json={
-                "owner": owner, "ttl_s": ttl_s, "timeout_s": timeout_s})
+            response = self.http.get(f"/v1/sandboxes/{sandbox_id}")
         except httpx.HTTPError as exc:
             raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
-        if response.status_code != 201:
+        if response.status_code not in (200, 404):
             raise _error_of(response)
-        return response.json()["id"]
+        return response.status_code == 200
+
+    def put_file(self, sandbox_id: str, path: str, data: bytes) -> None:
+        self._call("PUT", f"/v1/sandboxes/{sandbox_id}/files", 204, params={"path": path},
+                   content=data)
+
+    def reset(self, sandbox_id: str) -> None:
+        self._call("POST", f"/v1/sandboxes/{sandbox_id}/reset", 200)
+
+    def egress_allowed(self) -> bool:
+        """Whether the manager lets sandboxes ask for the network (asked once a minute)."""
+        now = time.monotonic()
+        if self._features is None or now - self._features[0] > FEATURES_TTL_S:
+            try:
+                body = self.http.get("/health", timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                return False
+            self._features = (now, body.get("features") or {})
+        return bool(self._features[1].get("egress"))
+
+    def _call(self, method: str, path: str, expected: int, **kwargs) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+        if response.status_code != expected:
+            raise _error_of(response)
+        return response
 
     def exec(self, sandbox_id: str, body: dict, on_output: OnOutput,
              register_close=None) -> dict:

@@ -4,7 +4,7 @@ result, and the agent carries on."""
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 
 class ToolError(Exception):
@@ -22,6 +22,7 @@ class ToolContext:
     # Cleanups the run performs when it ends, however it ends (sandboxes, temp files...)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     state: dict = field(default_factory=dict)  # per-run state of tools (e.g. the sandbox id)
+    session_id: Optional[str] = None  # the conversation the run belongs to, if any
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ToolOutput:
 
     text: str
     parts: list[dict] = field(default_factory=list)
+    structured: Optional[dict] = None  # the result as data, when `text` is its JSON
 
 
 class Tool(Protocol):

@@ -26,9 +26,14 @@ def _read_file(resources):
     return make_read_file(resources)
 
 
+def _copy_to_sandbox(resources):
+    from .files import make_copy_to_sandbox
+    return make_copy_to_sandbox(resources)
+
+
 TOOLS = ToolRegistry({"run_code": _run_code, "browse": _browse, "list_files": _list_files,
-                      "read_file": _read_file})
-DEFAULT_TOOLS = ["run_code", "browse", "list_files", "read_file"]
+                      "read_file": _read_file, "copy_to_sandbox": _copy_to_sandbox})
+DEFAULT_TOOLS = ["run_code", "browse", "list_files", "read_file", "copy_to_sandbox"]
 
 
 def build_tools(names, resources) -> list:

@@ -1,59 +1,106 @@
-"""`run_code`: Python or bash in a sandbox that lives as long as the agent run, so files one
-step writes are there for the next. Output streams as the task's stdout/stderr events."""
+"""`run_code`: Python or bash in a sandbox with a live Python interpreter. It lives as long
+as the agent run, or, with a session, as long as the conversation keeps using it. Output
+streams as the task's stdout/stderr events; figures and ~/outputs files become the task's
+artifacts, and the images among them go back to the model, so it sees its own charts."""
 
-from ..tasks.sandbox_client import SandboxClient, SandboxError
-from .base import ToolContext, ToolError
+import json
 
-SANDBOX = "run_code.sandbox"  # its id in the run's tool state
+from ..files.reader import image_part
+from ..files.sniff import IMAGE_TYPES
+from ..tasks.artifacts import publish_outputs
+from ..tasks.sandbox_client import SandboxError
+from .base import ToolContext, ToolError, ToolOutput
+from .sandbox import NOTE, RunSandbox
+
+ARTIFACTS = "artifacts"  # every artifact of the run, for its result
+DESCRIPTION = (
+    "Run Python or bash in an isolated Linux sandbox (python3.11 with numpy, pandas, "
+    "matplotlib, scipy, openpyxl, pyarrow; pip, git, curl, gcc). Python runs in a live "
+    "interpreter: variables and imports stay from one call to the next. The working "
+    "directory and its files stay too; files you write under ~/outputs/ and matplotlib "
+    "figures you show come back to the user, and images back to you. Returns exit_code, "
+    "stdout, stderr, and the value of a last bare expression (execute_result).")
+
+
+def parameters(network: bool) -> dict:
+    properties = {
+        "language": {"type": "string", "enum": ["python", "bash"]},
+        "code": {"type": "string", "description": "the program to run"},
+        "timeout_s": {"type": "number", "description": "default 30, at most 300"},
+        "reset": {"type": "boolean", "description": "restart the Python interpreter first "
+                  "(variables and imports are lost; files stay)"},
+    }
+    if network:
+        properties["network"] = {"type": "boolean", "description": (
+            "give this call HTTP(S) access through a filtering proxy (e.g. pip install, "
+            "git clone); off by default")}
+    return {"type": "object", "properties": properties, "required": ["language", "code"]}
 
 
 class RunCode:
     name = "run_code"
-    description = ("Run Python or bash code in an isolated Linux sandbox without network "
-                   "access. Files written in one call are there in the next call of this "
-                   "conversation turn. Returns exit_code, stdout and stderr.")
-    parameters = {
-        "type": "object",
-        "properties": {
-            "language": {"type": "string", "enum": ["python", "bash"]},
-            "code": {"type": "string", "description": "the program to run"},
-            "timeout_s": {"type": "number", "description": "default 30, at most 300"},
-        },
-        "required": ["language", "code"],
-    }
+    description = DESCRIPTION
 
-    def __init__(self, sandbox: SandboxClient, run_ttl_s: float, max_output_chars: int):
-        self.sandbox = sandbox
-        self.run_ttl_s = run_ttl_s
-        self.max_output_chars = max_output_chars
+    def __init__(self, resources, network: bool):
+        self.sandbox = resources.sandbox
+        self.run_sandbox = RunSandbox(resources, network)
+        self.artifacts = resources.artifacts
+        self.max_output_chars = resources.settings.tool_result_max_chars
+        self.network = network
+        self.parameters = parameters(network)
 
-    def run(self, arguments: dict, ctx: ToolContext) -> dict:
+    def run(self, arguments: dict, ctx: ToolContext) -> ToolOutput:
+        body = self._body(arguments)
+        try:
+            sandbox_id = self.run_sandbox.of(ctx)
+            if arguments.get("reset"):
+                self.sandbox.reset(sandbox_id)
+            result = self.sandbox.exec(sandbox_id, body,
+                                       lambda stream, text: ctx.emit(stream, {"text": text}),
+                                       register_close=ctx.on_cancel)
+        except SandboxError as exc:
+            raise ToolError(f"the sandbox failed: {exc}") from exc
+        published = publish_outputs(ctx, result, self.artifacts)
+        ctx.state.setdefault(ARTIFACTS, []).extend(p.artifact for p in published)
+        images = [image_part(p.artifact["name"], p.artifact["mime"], p.data)
+                  for p in published if p.artifact["mime"] in IMAGE_TYPES]
+        summary = self._summary(result, ctx)
+        return ToolOutput(json.dumps(summary), images, summary)
+
+    def _body(self, arguments: dict) -> dict:
         language, code = arguments.get("language"), arguments.get("code")
         if language not in ("python", "bash") or not isinstance(code, str) or not code:
             raise ToolError("run_code needs language 'python' or 'bash' and non-empty code")
         timeout_s = arguments.get("timeout_s", 30)
         if not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= 300:
             raise ToolError("timeout_s must be a number of seconds between 0 and 300")
-        try:
-            result = self.sandbox.exec(self._sandbox_of(ctx), {
-                "language": language, "code": code, "timeout_s": timeout_s},
-                lambda stream, text: ctx.emit(stream, {"text": text}),
-                register_close=ctx.on_cancel)
-        except SandboxError as exc:
-            raise ToolError(f"the sandbox failed: {exc}") from exc
-        return {"exit_code": result["exit_code"], "end_reason": result.get("end_reason"),
-                "stdout": self._cut(result["stdout"]), "stderr": self._cut(result["stderr"])}
+        body = {"language": language, "code": code, "timeout_s": timeout_s}
+        if arguments.get("network") and not self.network:
+            raise ToolError("network access is not enabled on this AI-OS")
+        if self.network:
+            body["network"] = bool(arguments.get("network"))
+        return body
 
-    def _sandbox_of(self, ctx: ToolContext) -> str:
-        if SANDBOX not in ctx.state:
-            try:
-                sandbox_id = self.sandbox.create_session(f"task:{ctx.task_id}", self.run_ttl_s,
-                                                         timeout_s=30)
-            except SandboxError as exc:
-                raise ToolError(f"no sandbox available: {exc}") from exc
-            ctx.state[SANDBOX] = sandbox_id
-            ctx.cleanups.append(lambda: self.sandbox.destroy(sandbox_id))
-        return ctx.state[SANDBOX]
+    def _summary(self, result: dict, ctx: ToolContext) -> dict:
+        """What the model reads: the run's essentials, and only what is worth saying."""
+        summary = {"exit_code": result["exit_code"], "end_reason": result.get("end_reason"),
+                   "stdout": self._cut(result["stdout"]), "stderr": self._cut(result["stderr"])}
+        if result.get("execute_result") is not None:
+            summary["execute_result"] = self._cut(result["execute_result"])
+        if (result.get("interpreter") or {}).get("note"):
+            summary["interpreter"] = result["interpreter"]["note"]
+        if result["artifacts"]:
+            summary["artifacts"] = [{k: a[k] for k in ("name", "mime", "size")}
+                                    for a in result["artifacts"]]
+        if result.get("outputs_truncated"):
+            summary["outputs_dropped"] = result.get("outputs_dropped")
+        if ctx.state.get(NOTE):
+            summary["note"] = ctx.state.pop(NOTE)
+        return summary
+
+    def attach(self, ctx: ToolContext, attached: list) -> None:
+        """Copies the task's attachments into the sandbox's working directory."""
+        self.run_sandbox.put(ctx, attached)
 
     def _cut(self, text: str) -> str:
         if len(text) <= self.max_output_chars:
@@ -62,7 +109,4 @@ class RunCode:
 
 
 def make_run_code(resources) -> RunCode:
-    settings = resources.settings
-    # The sandbox outlives a crashed worker by its TTL at most: the manager's reaper ends it
-    return RunCode(resources.sandbox, settings.agent_max_seconds + 60,
-                   settings.tool_result_max_chars)
+    return RunCode(resources, network=resources.sandbox.egress_allowed())

@@ -7,12 +7,15 @@ from flask.sessions import SessionInterface
 from flask_cors import CORS
 from flask_socketio import SocketIO
 
+from ..agent.sessions import AgentSessions
 from ..celery_app import RUN_TASK, create_celery
 from ..resources import redis_client
 from ..settings import Settings, load_settings
+from ..tasks.artifacts import ArtifactStore
 from ..tasks.broker import TaskMessages
 from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
+from ..tasks.sandbox_client import SandboxClient
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
 from .connect_deadline import ConnectDeadline
@@ -66,6 +69,11 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         validation_context={"files": settings.file_reader(),
                             "mcp_servers": sorted(settings.mcp_config.servers)})
     app.extensions["aios.redis"] = redis
+    app.extensions["aios.artifacts"] = ArtifactStore(settings.aios_artifact_dir,
+                                                     settings.task_retention_s)
+    app.extensions["aios.sessions"] = AgentSessions(redis, settings.agent_session_ttl_s)
+    app.extensions["aios.sandbox"] = SandboxClient(  # removes a deleted session's sandbox
+        settings.sandbox_manager_url, settings.sandbox_manager_token.get_secret_value())
 
     gate = SubscriptionGate(fetch=lambda task_id, after: events.after(task_id, after) or [])
     app.extensions["aios.gate"] = gate
@@ -81,9 +89,10 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     ConnectDeadline(socketio.server, settings.socket_connect_timeout_s).install()
     CORS(app, origins=settings.aios_cors_origins, allow_headers=["Authorization", "Content-Type"])
 
-    from . import console, errors, health, routes, sockets  # noqa: F401 - handlers register on import
+    from . import console, errors, health, routes, sessions_api, sockets  # noqa: F401 - handlers register on import
     app.register_blueprint(health.bp)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(sessions_api.bp)
     app.register_blueprint(console.bp)
     errors.register(app)
     return app

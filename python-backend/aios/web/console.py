@@ -13,7 +13,7 @@ FOLDER = Path(__file__).with_name("console")
 SERVED = {".html", ".js", ".css"}
 HEADERS = {
     "Content-Security-Policy": "; ".join([
-        "default-src 'self'", "connect-src 'self' ws: wss:", "img-src 'self' data:",
+        "default-src 'self'", "connect-src 'self' ws: wss:", "img-src 'self' data: blob:",
         "object-src 'none'", "base-uri 'none'", "form-action 'none'",
         "frame-ancestors 'none'"]),
     "X-Content-Type-Options": "nosniff",

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, send_file
 
 from ..celery_app import MCP_STATUS
 from ..files.roots import FileRefused
@@ -106,6 +106,29 @@ def get(task_id: str):
 @bp.get("/tasks/<task_id>/events")
 def events(task_id: str):
     return jsonify({"events": tasks().events(task_id, int_arg("after", 0))})
+
+
+@bp.get("/tasks/<task_id>/artifacts")
+def artifacts(task_id: str):
+    tasks().get(task_id)
+    store = current_app.extensions["aios.artifacts"]
+    return jsonify({"artifacts": [a.public(task_id) for a in store.listing(task_id)]})
+
+
+@bp.get("/tasks/<task_id>/artifacts/<path:name>")
+def artifact(task_id: str, name: str):
+    """A figure or file a task's sandbox gave back; only names the task listed exist."""
+    tasks().get(task_id)  # 404 for an unknown or expired task
+    found = current_app.extensions["aios.artifacts"].find(task_id, name)
+    if found is None:
+        raise ApiError(404, f"task {task_id} has no artifact {name!r}")
+    path, meta = found
+    response = send_file(path, mimetype=meta.mime, as_attachment=True, download_name=meta.name,
+                         max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # An HTML or SVG artifact opened directly must not run its scripts as this origin
+    response.headers["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 @bp.post("/tasks/<task_id>/cancel")

@@ -43,6 +43,7 @@ async def health(request: Request):
         "checks": checks,
         "counts": {"sessions": len(service.sessions), "active_runs": service.active_runs,
                    "pool_ready": service.pool.ready, "pool_size": service.pool.size},
+        "features": {"egress": state.settings.allow_egress},
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     return JSONResponse(body, status_code=200 if ok else 503)

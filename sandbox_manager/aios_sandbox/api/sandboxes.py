@@ -19,7 +19,7 @@ async def create(body: SandboxIn, request: Request):
     settings = request.app.state.settings
     limits = limits_or_422(settings, body.limits, body.timeout_s)
     sandbox = await request.app.state.service.create_session(limits, body.ttl_s, body.owner,
-                                                             body.network)
+                                                             body.network, body.idle_ttl_s)
     return sandbox.describe()
 
 
@@ -52,7 +52,7 @@ async def exec_in(sandbox_id: str, body: ExecIn, request: Request, stream: bool 
     run = run_request(sandbox.limits, settings.output_caps, language=language,
                       code=body.code or "", cmd=body.cmd, stdin=body.stdin, timeout_s=timeout_s,
                       session=True)
-    return await respond(request, service.exec(sandbox_id, run), stream)
+    return await respond(request, service.exec(sandbox_id, run, body.network), stream)
 
 
 @router.post("/{sandbox_id}/reset", summary="Restart the live interpreter (files stay)")

@@ -44,6 +44,8 @@ class RunIn(Body):
 class SandboxIn(Body):
     timeout_s: Optional[float] = Field(default=None, gt=0, description="default per exec")
     ttl_s: Optional[float] = Field(default=None, gt=0)
+    idle_ttl_s: Optional[float] = Field(default=None, gt=0,
+                                        description="destroyed after this long unused")
     limits: Optional[LimitOverrides] = None
     network: Literal["none", "egress"] = NETWORK
     owner: str = OWNER
@@ -55,6 +57,9 @@ class ExecIn(Body):
     cmd: Optional[list[str]] = Field(default=None, min_length=1)
     stdin: str = ""
     timeout_s: Optional[float] = Field(default=None, gt=0)
+    network: Optional[bool] = Field(default=None, description=(
+        "egress sandboxes: attached to their proxy for this exec (true) or not (false); "
+        "default: as the previous exec"))
 
     @model_validator(mode="after")
     def _one_of(self) -> "ExecIn":

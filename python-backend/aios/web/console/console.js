@@ -6,8 +6,15 @@
   const TOKEN_KEY = "aios.token";
   const FINAL = new Set(["succeeded", "failed", "cancelled"]);
   const MAX_SHOWN = 4000; // characters of a tool output or result shown inline
+  // Artifacts shown inline; every other type (SVG and HTML too: they can carry scripts)
+  // is only offered as a download.
+  const INLINE_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
   const $ = (id) => document.getElementById(id);
-  const state = { socket: null, taskId: null, lastSeq: 0, status: null };
+  const state = {
+    socket: null, taskId: null, lastSeq: 0, status: null,
+    attachments: [], // {name, path}: path is null while the upload runs
+    objectUrls: [], // blob: URLs of the current task's artifacts, revoked with it
+  };
 
   // --- small helpers -----------------------------------------------------------------
 
@@ -34,6 +41,10 @@
 
   function token() {
     return sessionStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  function formatSize(size) {
+    return typeof size === "number" ? `${size.toLocaleString("en-US")} bytes` : "? bytes";
   }
 
   async function api(path, options = {}) {
@@ -138,17 +149,23 @@
     return input;
   }
 
+  function withAttachments(input) {
+    if (state.attachments.length) input.attachments = state.attachments.map((a) => a.path);
+    return input;
+  }
+
   function formInput(kind) {
     if (kind === "echo") return { text: $("echo-text").value };
     if (kind === "code") {
       const input = { language: $("code-language").value, code: $("code").value };
       if ($("code-stdin").value) input.stdin = $("code-stdin").value;
-      return input;
+      return withAttachments(input);
     }
     if (kind === "chat") {
-      return withModel({ messages: [{ role: "user", content: $("chat-prompt").value }] });
+      return withAttachments(
+        withModel({ messages: [{ role: "user", content: $("chat-prompt").value }] }));
     }
-    return withModel({ goal: $("agent-goal").value });
+    return withAttachments(withModel({ goal: $("agent-goal").value }));
   }
 
   function taskInput(kind) {
@@ -163,6 +180,42 @@
       throw new Error("The raw input must be a JSON object.");
     }
     return input;
+  }
+
+  // --- attachments ---------------------------------------------------------------------
+
+  function attachChosen() {
+    for (const file of $("attach").files) upload(file);
+    $("attach").value = ""; // so that the same file can be chosen again
+  }
+
+  async function upload(file) {
+    const entry = { name: file.name, path: null };
+    const chip = el("li", "chip");
+    chip.dataset.state = "uploading";
+    const remove = el("button", "remove", "×");
+    remove.type = "button";
+    remove.title = `Remove ${file.name}`;
+    remove.setAttribute("aria-label", remove.title);
+    remove.addEventListener("click", () => detach(entry, chip));
+    chip.append(el("span", "", `${file.name} (${formatSize(file.size)})`), remove);
+    $("attachments").append(chip);
+    state.attachments.push(entry);
+    const form = new FormData();
+    form.append("file", file);
+    try {
+      entry.path = (await api("/api/files", { method: "POST", body: form })).path;
+      chip.dataset.state = "ready";
+    } catch (error) {
+      detach(entry, chip);
+      const status = error.status ? ` (${error.status})` : "";
+      showError(`Uploading ${file.name} failed${status}: ${error.message}`);
+    }
+  }
+
+  function detach(entry, chip) {
+    state.attachments = state.attachments.filter((a) => a !== entry);
+    chip.remove();
   }
 
   function toggleRaw() {
@@ -182,13 +235,19 @@
     setBadge("task-status", "none", "…");
     $("cancel").disabled = !state.socket || !state.socket.connected;
     $("output").replaceChildren();
+    $("artifacts").replaceChildren();
     $("events").replaceChildren();
+    for (const url of state.objectUrls.splice(0)) URL.revokeObjectURL(url);
   }
 
   function submit(event) {
     event.preventDefault();
     showError("");
     const kind = $("kind").value;
+    if (state.attachments.some((a) => a.path === null)) {
+      showError("Wait until the attached files are uploaded.");
+      return;
+    }
     let input;
     try {
       input = taskInput(kind);
@@ -274,6 +333,79 @@
     $("events").append(item);
   }
 
+  // --- artifacts: fetched with the token (an <img src> cannot send it), shown as blob: URLs
+
+  function objectUrl(bytes, type) {
+    const url = URL.createObjectURL(new Blob([bytes], { type }));
+    state.objectUrls.push(url);
+    return url;
+  }
+
+  async function fetchArtifact(url) {
+    const response = await fetch(url, {
+      headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error((body.error && body.error.message) || `${response.status}`);
+    }
+    return response.arrayBuffer();
+  }
+
+  function isOwnUrl(url) {
+    try {
+      return new URL(url, location.href).origin === location.origin;
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function showArtifact(data) {
+    const name = String(data.name ?? "artifact");
+    const mime = String(data.mime ?? "");
+    const url = String(data.url ?? "");
+    const caption = `${name} (${mime}, ${formatSize(data.size)})`;
+    addEntry("artifact", caption);
+    if (!isOwnUrl(url)) { // the token goes to this server only
+      addEntry("error", `artifact ${name}: not a URL of this server`, "error");
+      return;
+    }
+    const box = el("figure", "artifact");
+    if (INLINE_IMAGES.has(mime)) {
+      const image = el("img");
+      image.alt = name;
+      const note = el("figcaption", "", caption);
+      box.append(image, note);
+      fetchArtifact(url).then((bytes) => {
+        if (box.isConnected) image.src = objectUrl(bytes, mime); // not after a task switch
+      }).catch((error) => {
+        image.remove();
+        note.textContent = `${caption}: cannot load it (${error.message})`;
+        note.className = "error";
+      });
+    } else {
+      const button = el("button", "download", `Download ${caption}`);
+      button.type = "button";
+      button.addEventListener("click", () => download(url, name, button));
+      box.append(button);
+    }
+    $("artifacts").append(box);
+  }
+
+  async function download(url, name, button) {
+    button.disabled = true;
+    try {
+      const link = el("a");
+      // octet-stream: saved as a file, never rendered (an HTML artifact stays inert)
+      link.href = objectUrl(await fetchArtifact(url), "application/octet-stream");
+      link.download = name;
+      link.click();
+    } catch (error) {
+      showError(`Downloading ${name} failed: ${error.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function summarizeResult(data) {
     if (typeof data.exit_code === "number") {
       return `exit_code=${data.exit_code} end_reason=${data.end_reason} ` +
@@ -298,6 +430,7 @@
       JSON.stringify(data.arguments, null, 2)),
     tool_result: (data) => addEntry("tool_result", `${data.name} (${data.id})`,
       data.is_error ? "is-error" : "", String(data.output ?? "")),
+    artifact: showArtifact,
   };
 
   function render(type, data) {
@@ -328,6 +461,7 @@
     $("cancel").addEventListener("click", cancel);
     $("kind").addEventListener("change", showFields);
     $("raw-mode").addEventListener("change", toggleRaw);
+    $("attach").addEventListener("change", attachChosen);
     showFields();
     refreshHealth();
     setInterval(refreshHealth, 10000);

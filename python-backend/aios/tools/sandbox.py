@@ -1,0 +1,58 @@
+"""The sandbox an agent run's tools share (`run_code`, `copy_to_sandbox`): made on first
+use and destroyed when the run ends or, with a session, the conversation's own, kept by
+the sandbox manager until it has been unused for AIOS_AGENT_SANDBOX_IDLE_S."""
+
+from ..tasks.sandbox_client import SandboxError
+from .base import ToolContext, ToolError
+
+SANDBOX = "sandbox.id"  # its id in the run's tool state
+NOTE = "sandbox.note"  # what the model is told once about it
+
+
+class RunSandbox:
+    def __init__(self, resources, network: bool):
+        settings = resources.settings
+        self.client = resources.sandbox
+        self.sessions = resources.agent_sessions
+        self.network = network  # made able to reach the internet (per exec, on request)
+        # A run's sandbox outlives a crashed worker by its TTL at most: the manager's reaper
+        self.run_ttl_s = settings.agent_max_seconds + 60
+        self.session_ttl_s = settings.agent_session_ttl_s
+        self.idle_s = settings.agent_sandbox_idle_s
+
+    def of(self, ctx: ToolContext) -> str:
+        """The run's sandbox: the conversation's if it still exists, else a new one."""
+        if SANDBOX not in ctx.state:
+            kept = self.sessions.sandbox(ctx.session_id) if ctx.session_id else None
+            if kept and self.client.exists(kept):
+                ctx.state[SANDBOX] = kept
+            else:
+                ctx.state[SANDBOX] = self._new(ctx, replaced=bool(kept))
+        return ctx.state[SANDBOX]
+
+    def _new(self, ctx: ToolContext, replaced: bool) -> str:
+        network = "egress" if self.network else "none"
+        if ctx.session_id is None:
+            sandbox_id = self.client.create_session(f"task:{ctx.task_id}", self.run_ttl_s,
+                                                    timeout_s=30, network=network)
+            ctx.cleanups.append(lambda: self.client.destroy(sandbox_id))
+            return sandbox_id
+        sandbox_id = self.client.create_session(
+            f"session:{ctx.session_id}", self.session_ttl_s, timeout_s=30,
+            idle_ttl_s=self.idle_s, network=network)
+        self.sessions.keep_sandbox(ctx.session_id, sandbox_id)
+        if replaced:
+            ctx.state[NOTE] = (f"This is a new sandbox: the conversation's previous one was "
+                               f"removed after {self.idle_s / 60:g} minutes unused, with its "
+                               "files, installed packages and variables.")
+        return sandbox_id
+
+    def put(self, ctx: ToolContext, files: list) -> str:
+        """Copies files (.name, .data) into the sandbox's working directory."""
+        try:
+            sandbox_id = self.of(ctx)
+            for file in files:
+                self.client.put_file(sandbox_id, file.name, file.data)
+        except SandboxError as exc:
+            raise ToolError(f"the files could not be copied into the sandbox: {exc}") from exc
+        return sandbox_id

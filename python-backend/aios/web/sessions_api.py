@@ -1,0 +1,47 @@
+"""REST for agent sessions (conversations): list them, delete one with its sandbox."""
+
+import logging
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..agent.sessions import SessionBusy
+from ..tasks.sandbox_client import SandboxError
+from .errors import ApiError
+from .routes import int_arg, require_token
+
+bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
+bp.before_request(require_token)
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+log = logging.getLogger(__name__)
+
+
+def sessions():
+    return current_app.extensions["aios.sessions"]
+
+
+@bp.get("")
+def listing():
+    limit = int_arg("limit", 100)
+    if not 1 <= limit <= 500:
+        raise ApiError(422, "limit must be between 1 and 500")
+    return jsonify({"sessions": sessions().listing(limit)})
+
+
+@bp.delete("/<session_id>")
+def delete(session_id: str):
+    if not SESSION_ID.match(session_id):
+        raise ApiError(404, f"no session {session_id!r}")
+    try:
+        sandbox_id = sessions().delete(session_id)
+    except SessionBusy as exc:
+        raise ApiError(409, str(exc), "session_busy") from None
+    except KeyError:
+        raise ApiError(404, f"no session {session_id!r}") from None
+    if sandbox_id:
+        try:
+            current_app.extensions["aios.sandbox"].destroy(sandbox_id)
+        except SandboxError as exc:  # its idle time removes it anyway
+            log.warning("session %s: its sandbox %s was not removed now: %s", session_id,
+                        sandbox_id, exc)
+    return "", 204
