@@ -90,17 +90,23 @@ class Follower:
                 self.pending.setdefault(item["seq"], item)
 
     def fetch_missing(self) -> None:
-        path = f"/api/tasks/{self.task_id}/events"
         try:
-            events = self.api.json("GET", path, params={"after": self.last})["events"]
+            for event in logged_events(self.api, self.task_id, self.last):
+                self.take(event)
         except CliError:
             return  # the server is away: the resubscribe after the reconnect fills the gap
-        for event in events:
-            self.take(event)
 
     def close(self) -> None:
         if self.sio.connected:
             self.sio.disconnect()
+
+
+def logged_events(api: Api, task_id: str, after: int):
+    """Every logged event after `after`, a page at a time."""
+    while after is not None:
+        page = api.json("GET", f"/api/tasks/{task_id}/events", params={"after": after})
+        yield from page["events"]
+        after = page["next_after"]
 
 
 # --- printing events ----------------------------------------------------------------------
@@ -256,8 +262,7 @@ def cmd_submit(args, api: Api) -> int:
 def cmd_events(args, api: Api) -> int:
     task, printer = api.json("GET", f"/api/tasks/{args.task_id}"), Printer(args.json, api.url)
     if task["status"] in FINAL or not args.follow:
-        path = f"/api/tasks/{args.task_id}/events"
-        for event in api.json("GET", path, params={"after": args.after})["events"]:
+        for event in logged_events(api, args.task_id, args.after):
             printer.show(event)
         return EXIT.get(task["status"], 0)
     follower = Follower(api).connect()

@@ -90,9 +90,12 @@ class WorkerResources:
     @cached_property
     def runner(self) -> TaskRunner:
         from celery.exceptions import SoftTimeLimitExceeded
+        settings = self.settings
         return TaskRunner(self.store, self.events, self,
-                          self.settings.heartbeat_interval_s, self.settings.task_max_attempts,
-                          time_limit_errors=(SoftTimeLimitExceeded,))
+                          settings.heartbeat_interval_s, settings.task_max_attempts,
+                          time_limit_errors=(SoftTimeLimitExceeded,),
+                          lease_s=settings.heartbeat_ttl_s - settings.heartbeat_interval_s,
+                          max_log_bytes=settings.task_max_log_bytes)
 
 
 _per_process: dict[int, WorkerResources] = {}

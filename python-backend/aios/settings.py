@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S", default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(validation_alias="AIOS_HEARTBEAT_TTL_S", default=8.0, gt=0)
     watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S", default=3.0, gt=0)
+    # a task's event log keeps at most this much; its result is recorded whatever the size
+    task_max_log_bytes: int = Field(validation_alias="AIOS_TASK_MAX_LOG_BYTES", default=8 << 20,
+                                    ge=64 << 10)
     max_request_bytes: int = Field(validation_alias="AIOS_MAX_REQUEST_BYTES", default=4 << 20, gt=0)
     max_input_bytes: int = Field(validation_alias="AIOS_MAX_INPUT_BYTES", default=1 << 20, gt=0)
 
@@ -110,6 +113,15 @@ class Settings(BaseSettings):
         if relative:
             raise ValueError(f"file roots must be absolute paths, not {relative}")
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_outlives_its_interval(self) -> "Settings":
+        # A running task stops itself when its heartbeat could not be renewed for TTL minus
+        # one interval: with a TTL of two intervals or less it would stop on one slow beat.
+        if self.heartbeat_ttl_s < 2 * self.heartbeat_interval_s + 1:
+            raise ValueError("AIOS_HEARTBEAT_TTL_S must be at least twice "
+                             "AIOS_HEARTBEAT_INTERVAL_S plus a second")
+        return self
 
     @model_validator(mode="after")
     def _uploads_are_readable(self) -> "Settings":

@@ -27,12 +27,20 @@ def test_environment_wins_over_dotenv_and_lists_parse(monkeypatch, tmp_path):
                                    + "REDIS_URL=redis://from-dotenv:1/0\n")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
     monkeypatch.setenv("AIOS_CORS_ORIGINS", "file://, app://x")
-    monkeypatch.setenv("AIOS_HEARTBEAT_TTL_S", "3")
+    monkeypatch.setenv("AIOS_HEARTBEAT_TTL_S", "9")
     settings = load_settings()
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.broker_url == settings.result_backend == settings.redis_url
     assert settings.aios_cors_origins == ["file://", "app://x"]
-    assert settings.heartbeat_ttl_s == 3
+    assert settings.heartbeat_ttl_s == 9
+
+
+def test_a_heartbeat_ttl_too_short_for_its_interval_is_refused(monkeypatch):
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIOS_HEARTBEAT_TTL_S", "4")  # the interval is 2: a lease of 2 s
+    with pytest.raises(ConfigurationError, match="AIOS_HEARTBEAT_TTL_S must be at least twice"):
+        load_settings()
 
 
 def test_defaults_allow_electron_origins(monkeypatch):

@@ -9,6 +9,7 @@ from typing import Optional
 
 from ..chat import stream_answer, with_fallback
 from ..providers.base import ChatRequest
+from ..tasks.events import LostOwnership
 from ..tools.base import Tool, ToolContext, ToolError, ToolOutput, spec
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,10 @@ def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx,
 
 
 def _check(ctx) -> None:
-    """Between steps and calls: a cancel or the wall-time limit ends the loop here."""
+    """Between steps and calls: a cancel, the loss of the task or the wall-time limit ends
+    the loop here."""
+    if ctx.lost.is_set():
+        raise LostOwnership(f"task {ctx.task_id}: another attempt owns it")
     if ctx.cancelled.is_set():
         raise Stopped()
     if ctx.deadline_reached:

@@ -16,6 +16,16 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Takes the lock if it is free or held by an earlier attempt of the same task (which lost
+# the task: its worker died or was cut off); holders are "<task id>:<attempt>".
+ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and string.sub(holder, 1, string.len(ARGV[2]) + 1) ~= ARGV[2] .. ':' then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
 
 
 class SessionBusy(RuntimeError):
@@ -28,6 +38,7 @@ class AgentSessions:
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self._release = client.register_script(RELEASE)
+        self._acquire = client.register_script(ACQUIRE)
 
     def load(self, session_id: str) -> list[dict]:
         raw = self.redis.get(PREFIX + session_id)
@@ -104,10 +115,13 @@ class AgentSessions:
         return sandbox_id
 
     @contextmanager
-    def running(self, session_id: str, run_id: str, max_run_s: float) -> Iterator[None]:
-        """Holds the session for one run; a second run at the same time is refused."""
+    def running(self, session_id: str, task_id: str, attempt: int,
+                max_run_s: float) -> Iterator[None]:
+        """Holds the session for one run; a second run at the same time is refused (a later
+        attempt of the same task takes the place of the attempt it replaces)."""
         lock = PREFIX + session_id + ":lock"
-        if not self.redis.set(lock, run_id, nx=True, ex=int(max_run_s) + 60):
+        run_id = f"{task_id}:{attempt}"
+        if not self._acquire(keys=[lock], args=[run_id, task_id, int(max_run_s) + 60]):
             raise SessionBusy(f"session {session_id!r} is busy with another run")
         try:
             yield

@@ -18,10 +18,12 @@ def agent_task(ctx, task_input: dict, deps, sessions: AgentSessions) -> dict:
     messages = task_input.get("messages") or [{"role": "user", "content": task_input["goal"]}]
     tools = build_tools(task_input.get("tools"), deps)
     pairs = candidates(task_input, list(settings.aios_llm_fallback), deps.providers)
-    limits = AgentLimits(max_steps=task_input.get("max_steps", settings.agent_max_steps),
+    # A task may ask for fewer steps than the operator allows, never more
+    limits = AgentLimits(max_steps=min(task_input.get("max_steps", settings.agent_max_steps),
+                                       settings.agent_max_steps),
                          max_seconds=settings.agent_max_seconds,
                          max_tokens=settings.agent_max_tokens)
-    hold = sessions.running(session_id, ctx.task_id, settings.agent_max_seconds) \
+    hold = sessions.running(session_id, ctx.task_id, ctx.attempt, settings.agent_max_seconds) \
         if session_id else nullcontext()
     tool_ctx = tool_context(ctx, session_id)
     with hold:

@@ -9,8 +9,22 @@ import redis
 from . import keys
 
 EVENT_TYPES = ("status", "stdout", "stderr", "token", "log", "tool_call", "tool_result",
-               "result", "error")
+               "artifact", "result", "error")
 Emit = Callable[[str, tuple], None]  # (room, events): one message for events made together
+PAGE = 1000  # events read from the log at a time
+# Appends a running task's events only while this attempt still owns it (the fencing token):
+# a worker that lost its task (cut off from Redis, and the task taken over) writes nothing.
+APPEND_FENCED = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local seq = redis.call('RPUSH', KEYS[2], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return seq
+"""
+
+
+class LostOwnership(RuntimeError):
+    """Another attempt owns the task now (or it ended): this one must stop, writing nothing."""
 
 
 class EventLog:
@@ -18,6 +32,17 @@ class EventLog:
         self.redis = client
         self.emit = emit
         self.retention_s = retention_s
+        self._append_fenced = client.register_script(APPEND_FENCED)
+
+    def append_owned(self, task_id: str, attempt: int, events: list[dict]) -> list[dict]:
+        """Store (in one round trip) and emit events of a running task, if `attempt` still
+        owns it; LostOwnership otherwise."""
+        last = self._append_fenced(keys=[keys.record(task_id), keys.events(task_id)],
+                                   args=[attempt, self.retention_s,
+                                         *[json.dumps(e) for e in events]])
+        if not last:
+            raise LostOwnership(f"task {task_id}: attempt {attempt} no longer owns it")
+        return self.stored_many(events, int(last) - len(events) + 1)
 
     def append(self, task_id: str, type_: str, data: dict) -> dict:
         """Store then emit; seq is the event's 1-based position in the log."""
@@ -42,9 +67,9 @@ class EventLog:
         self.emit(keys.room(events[0]["task_id"]), tuple(events))
         return events
 
-    def after(self, task_id: str, seq: int, limit: int = 10_000) -> Optional[list[dict]]:
-        """The events after `seq`, or None when there is no such task (never submitted, or
-        expired): both in one round trip, as a subscribe needs both."""
+    def page(self, task_id: str, seq: int, limit: int = PAGE) -> Optional[list[dict]]:
+        """At most `limit` events after `seq`, or None when there is no such task (never
+        submitted, or expired): both in one round trip, as a subscribe needs both."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.exists(keys.record(task_id))
         pipe.lrange(keys.events(task_id), seq, seq + limit - 1)
@@ -52,6 +77,16 @@ class EventLog:
         if not exists:
             return None
         return [dict(json.loads(item), seq=seq + i + 1) for i, item in enumerate(raw)]
+
+    def after(self, task_id: str, seq: int) -> Optional[list[dict]]:
+        """Every event after `seq` (read a page at a time), or None when there is no task."""
+        events = self.page(task_id, seq)
+        while events is not None and len(events) % PAGE == 0 and events:
+            more = self.page(task_id, events[-1]["seq"]) or []
+            if not more:
+                break
+            events += more
+        return events
 
 
 def new_event(task_id: str, type_: str, data: dict) -> dict:

@@ -5,16 +5,19 @@ import logging
 import socket
 import threading
 import time
-from typing import Callable, Optional
+
+import redis
 
 from . import attachments
 from .artifacts import publish_outputs
-from .events import EventLog, new_event
+from .context import RETRY_S, RunContext, transient
+from .events import EventLog, LostOwnership, new_event
 from ..chat import run_chat
 from ..files.roots import FileRefused
 from ..providers.base import ProviderError
 from .sandbox_client import SandboxError
 from .store import TaskStore
+from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -27,35 +30,6 @@ class TaskFailed(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
-
-
-class RunContext:
-    """What a kind's implementation may use: emit events, check for cancel, stop on cancel."""
-
-    def __init__(self, task_id: str, events: EventLog, cancelled: threading.Event):
-        self.task_id = task_id
-        self.events = events
-        self.cancelled = cancelled
-        self.deadline_reached = False  # set by a kind that enforces its own wall-time limit
-        self._abort: Optional[Callable[[], None]] = None
-
-    def emit(self, type_: str, data: dict) -> None:
-        self.events.append(self.task_id, type_, data)
-
-    def on_cancel(self, abort: Callable[[], None]) -> None:
-        """Call abort (from the watcher thread) when the task is cancelled."""
-        self._abort = abort
-        if self.cancelled.is_set():
-            abort()
-
-    def abort(self) -> None:
-        self.cancelled.set()
-        self.interrupt()
-
-    def interrupt(self) -> None:
-        """Stop what blocks now (a stream, a sandbox run), without cancelling the task."""
-        if self._abort:
-            self._abort()
 
 
 def run_echo(ctx: RunContext, task_input: dict, deps) -> dict:
@@ -131,102 +105,88 @@ RUNNERS = {"echo": run_echo, "code": run_code, "chat": run_chat_task, "agent": r
 class TaskRunner:
     def __init__(self, store: TaskStore, events: EventLog, deps,
                  heartbeat_interval_s: float, max_attempts: int = 3,
-                 time_limit_errors: tuple[type[BaseException], ...] = ()):
+                 time_limit_errors: tuple[type[BaseException], ...] = (),
+                 lease_s: float = 6.0, max_log_bytes: int = 8 << 20):
         self.store = store
         self.events = events
         self.deps = deps  # what kinds use: .sandbox, .providers, .settings
         self.max_attempts = max_attempts
         self.time_limit_errors = time_limit_errors
+        self.max_log_bytes = max_log_bytes
         self.worker = f"{socket.gethostname()}:{threading.get_native_id()}"
-        self.watcher = Watcher(store, self.worker, heartbeat_interval_s)
+        self.watcher = Watcher(store, self.worker, heartbeat_interval_s, lease_s)
 
     def execute(self, task_id: str) -> str:
         """Runs the task unless another delivery already did or does; returns what happened."""
         running = new_event(task_id, "status", {"status": "running"})
-        claim = self.store.claim(task_id, self.worker, running, self.max_attempts)
+        claim = self._claim(task_id, running)
         if claim.outcome == "exhausted":
             self.events.stored_many(claim.events, claim.seq)
         if claim.outcome != "claimed":
             log.info("task %s not run: %s", task_id, claim.outcome)
             return claim.outcome
         attempt, kind, task_input = claim.attempt, claim.kind, claim.input
-        ctx = RunContext(task_id, self.events, threading.Event())
+        ctx = RunContext(task_id, self.events, attempt, self.max_log_bytes)
         self.events.stored(running, claim.seq)
-        if attempt > 1:
-            ctx.emit("log", {"text": f"restarted (attempt {attempt}) after a worker was lost\n"})
         self.watcher.add(ctx)
         try:
-            result = RUNNERS[kind](ctx, task_input, self.deps)
-            if ctx.cancelled.is_set():
-                raise Cancelled()
-            return self._end(ctx, attempt, "succeeded", "result", result)
-        except Cancelled:
-            return self._end(ctx, attempt, "cancelled", None, None)
-        except TaskFailed as exc:
-            return self._end(ctx, attempt, "failed", "error", {"code": exc.code,
-                                                               "message": str(exc)})
-        except self.time_limit_errors:
-            return self._end(ctx, attempt, "failed", "error", {
-                "code": "time_limit", "message": "the task ran past its soft time limit"})
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded, never lost
-            log.exception("task %s failed", task_id)
-            return self._end(ctx, attempt, "failed", "error",
-                             {"code": type(exc).__name__, "message": str(exc)[:2000]})
+            if attempt > 1:
+                ctx.emit("log", {"text": f"restarted (attempt {attempt}) after a worker was "
+                                         "lost\n"})
+            return self._outcome(ctx, kind, task_input)
         finally:
             self.watcher.remove(ctx)
 
-    def _end(self, ctx: RunContext, attempt: int, status: str, field, value) -> str:
+    def _claim(self, task_id: str, running: dict):
+        """A claim that Redis refused for a moment is tried again: the message must not be
+        acknowledged unclaimed (the task would stay queued for good)."""
+        for delay in (*RETRY_S, None):
+            try:
+                return self.store.claim(task_id, self.worker, running, self.max_attempts)
+            except redis.RedisError as exc:
+                if delay is None or not transient(exc):
+                    raise
+                log.warning("task %s: the claim failed (%s); again in %s s", task_id, exc, delay)
+                time.sleep(delay)
+
+    def _outcome(self, ctx: RunContext, kind: str, task_input: dict) -> str:
+        try:
+            result = RUNNERS[kind](ctx, task_input, self.deps)
+            ctx.close()
+            if ctx.cancelled.is_set():
+                raise Cancelled()
+            return self._end(ctx, "succeeded", "result", result)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded, never lost
+            if ctx.lost.is_set() or isinstance(exc, LostOwnership):
+                log.warning("task %s: attempt %d stopped, the task is not its own any more",
+                            ctx.task_id, ctx.attempt)
+                return "superseded"  # writes nothing more: another attempt owns the task
+            return self._failure(ctx, exc)
+
+    def _failure(self, ctx: RunContext, exc: Exception) -> str:
+        try:
+            ctx.close()  # the output before the failure goes before its error
+        except Exception:  # noqa: BLE001 - the failure is what matters now
+            log.warning("task %s: output lost", ctx.task_id, exc_info=True)
+        if isinstance(exc, Cancelled):
+            return self._end(ctx, "cancelled", None, None)
+        if isinstance(exc, TaskFailed):
+            return self._end(ctx, "failed", "error", {"code": exc.code, "message": str(exc)})
+        if isinstance(exc, self.time_limit_errors):
+            return self._end(ctx, "failed", "error", {
+                "code": "time_limit", "message": "the task ran past its soft time limit"})
+        log.error("task %s failed", ctx.task_id, exc_info=exc)
+        return self._end(ctx, "failed", "error",
+                         {"code": type(exc).__name__, "message": str(exc)[:2000]})
+
+    def _end(self, ctx: RunContext, status: str, field, value) -> str:
         """The result (or error) and the final status, logged with the record's change."""
         events = [new_event(ctx.task_id, field, value)] if field else []
         events.append(new_event(ctx.task_id, "status", {"status": status}))
-        seq = self.store.finish(ctx.task_id, attempt, status, field or "error", value, events)
+        seq = ctx.with_retries(lambda: self.store.finish(
+            ctx.task_id, ctx.attempt, status, field or "error", value, events))
         if not seq:
-            log.warning("task %s: attempt %d no longer owns the task", ctx.task_id, attempt)
+            log.warning("task %s: attempt %d no longer owns the task", ctx.task_id, ctx.attempt)
             return "superseded"
         self.events.stored_many(events, seq)
         return status
-
-
-class Watcher:
-    """One thread per worker process: heartbeats for the watchdog, and the cancel flag,
-    for every task this process runs."""
-
-    TICK_S = 0.1
-
-    def __init__(self, store: TaskStore, worker: str, heartbeat_interval_s: float):
-        self.store = store
-        self.worker = worker
-        self.heartbeat_interval_s = heartbeat_interval_s
-        self._running: dict[str, RunContext] = {}
-        self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
-
-    def add(self, ctx: RunContext) -> None:
-        with self._lock:
-            self._running[ctx.task_id] = ctx
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="aios-task-watcher",
-                                                daemon=True)
-                self._thread.start()
-
-    def remove(self, ctx: RunContext) -> None:
-        with self._lock:
-            self._running.pop(ctx.task_id, None)
-
-    def _loop(self) -> None:
-        last_beat = 0.0
-        while True:
-            time.sleep(self.TICK_S)
-            with self._lock:
-                running = list(self._running.values())
-            beat = time.monotonic() - last_beat >= self.heartbeat_interval_s
-            try:
-                for ctx in running:
-                    if beat:
-                        self.store.heartbeat(ctx.task_id, self.worker)
-                    if not ctx.cancelled.is_set() and self.store.cancel_requested(ctx.task_id):
-                        ctx.abort()
-            except Exception:  # noqa: BLE001 - Redis away for a moment: try next tick
-                log.warning("task watcher: Redis unavailable", exc_info=True)
-            if beat:
-                last_beat = time.monotonic()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from .broker import QueuedMessage
-from .events import EventLog, new_event
+from .events import PAGE, EventLog, new_event
 from .kinds import BadTaskInput, validate_input
 from .store import FINAL, STATUSES, TaskStore
 
@@ -68,11 +68,12 @@ class TaskService:
             raise BadTaskInput("limit must be between 1 and 500")
         return self.store.recent(status, limit)
 
-    def events(self, task_id: str, after: int) -> list[dict]:
-        """The task's logged events after `after`; TaskNotFound if there is no such task."""
+    def events(self, task_id: str, after: int, limit: int = PAGE) -> list[dict]:
+        """At most `limit` of the task's logged events after `after`; TaskNotFound if there
+        is no such task. A page shorter than `limit` is the end of the log for now."""
         if after < 0:
             raise BadTaskInput("after must be >= 0")
-        events = self.log.after(task_id, after) if TASK_ID.match(task_id or "") else None
+        events = self.log.page(task_id, after, limit) if TASK_ID.match(task_id or "") else None
         if events is None:
             raise TaskNotFound(f"no task {task_id!r}")
         return events

@@ -65,6 +65,13 @@ local seq = redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return seq
 """
+# Refreshes the heartbeat only while this attempt owns the task (the fencing token).
+HEARTBEAT = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
 REQUEUE_ORPHAN = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
   redis.call('SREM', KEYS[2], ARGV[2]); return 0
@@ -97,6 +104,7 @@ class TaskStore:
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._requeue = client.register_script(REQUEUE_ORPHAN)
+        self._heartbeat = client.register_script(HEARTBEAT)
 
     def create(self, task_id: str, kind: str, task_input: dict, event: dict,
                message: QueuedMessage) -> int:
@@ -146,8 +154,10 @@ class TaskStore:
             return Claim(reply[0])
         return Claim("claimed", int(reply[1]), reply[2], json.loads(reply[3]), int(reply[4]))
 
-    def heartbeat(self, task_id: str, worker: str) -> None:
-        self.redis.set(keys.heartbeat(task_id), worker, px=self.heartbeat_ttl_ms)
+    def heartbeat(self, task_id: str, attempt: int, worker: str) -> bool:
+        """Keeps the task's heartbeat alive; False when `attempt` no longer owns the task."""
+        return bool(self._heartbeat(keys=[keys.record(task_id), keys.heartbeat(task_id)],
+                                    args=[attempt, worker, self.heartbeat_ttl_ms]))
 
     def finish(self, task_id: str, attempt: int, status: str, field: str, value,
                events: list[dict]) -> int:

@@ -7,12 +7,14 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from ..celery_app import MCP_STATUS
 from ..files.roots import FileRefused
 from ..files.uploads import save_upload, sweep
+from ..tasks.events import PAGE
 
 from ..providers.registry import NO_KEY_HINT, configured
 from .auth import bearer, token_ok
 from .errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_PAGE = 10_000
 MCP_STATUS_TIMEOUT_S = 20
 
 
@@ -105,7 +107,13 @@ def get(task_id: str):
 
 @bp.get("/tasks/<task_id>/events")
 def events(task_id: str):
-    return jsonify({"events": tasks().events(task_id, int_arg("after", 0))})
+    after, limit = int_arg("after", 0), int_arg("limit", PAGE)
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(422, f"limit must be between 1 and {MAX_PAGE}")
+    page = tasks().events(task_id, after, limit)
+    # A full page may be followed by more: ask again with after=next_after
+    return jsonify({"events": page, "next_after": page[-1]["seq"] if len(page) == limit
+                    else None})
 
 
 @bp.get("/tasks/<task_id>/artifacts")

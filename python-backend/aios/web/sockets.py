@@ -5,6 +5,7 @@ import functools
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
+from ..tasks.events import PAGE
 from ..tasks.kinds import BadTaskInput
 from ..tasks.keys import room
 from ..tasks.service import TaskNotFound
@@ -45,12 +46,15 @@ def stream_to_me(task_id: str, after: int, then=None) -> int:
     try:
         if then:
             then()
-        logged = service().events(task_id, after)  # TaskNotFound for an unknown task
+        page = service().events(task_id, after)  # TaskNotFound for an unknown task
     except Exception:
         gate.close(sid, task_id)  # nothing to stream: leave no state behind
         leave_room(room(task_id))
         raise
-    replayed = manager.deliver(sid, task_id, gate.replayed, logged)
+    replayed = manager.deliver(sid, task_id, gate.replayed, page)
+    while len(page) == PAGE:  # a long log, a page at a time: however long, all of it
+        page = service().events(task_id, page[-1]["seq"])
+        replayed += manager.deliver(sid, task_id, gate.replayed, page)
     return replayed + manager.deliver(sid, task_id, gate.finish)
 
 

@@ -1,0 +1,180 @@
+"""Load and faults, made for real on loopback: long logs replayed whole, a worker cut off from
+Redis while another takes its task over, a claim whose Redis call fails, a full event log."""
+
+import hashlib
+import json
+import time
+
+import pytest
+
+from aios.tasks.store import CLAIM
+from ..fakes.llm_server import FakeLLM
+from .faults import TcpProxy
+from .stack import (TaskListener, backend_env, rest_client, start_web, start_worker,
+                    wait_for_task, wait_until)
+
+
+def submit(rest, kind: str, task_input: dict, **extra) -> str:
+    response = rest.post("/api/tasks", json={"kind": kind, "input": task_input, **extra})
+    assert response.status_code == 202, response.text
+    return response.json()["task_id"]
+
+
+def all_events(rest, task_id: str) -> list:
+    """Every logged event over REST, following next_after."""
+    events, after = [], 0
+    while after is not None:
+        page = rest.get(f"/api/tasks/{task_id}/events", params={"after": after}).json()
+        events += page["events"]
+        after = page["next_after"]
+    return events
+
+
+def test_twenty_thousand_events_replay_whole_with_the_final_status(own_stack):
+    """A log longer than any page: a late subscriber gets every event, in order, once, and
+    the final status; REST pages with next_after. (No worker: the log is written here.)"""
+    import redis as redis_py
+    from aios.tasks import keys
+    from aios.tasks.events import EventLog, new_event
+    web = own_stack.web("web-replay", healthy=False)  # no worker: the log is written here
+    with rest_client(web) as rest:
+        task_id = submit(rest, "echo", {"text": "x"})
+        client = redis_py.Redis.from_url(own_stack.redis.url, decode_responses=True)
+        pipe = client.pipeline(transaction=False)
+        for i in range(20_000):
+            pipe.rpush(keys.events(task_id), json.dumps(new_event(task_id, "stdout",
+                                                                   {"text": f"{i}\n"})))
+        pipe.hset(keys.record(task_id), "status", "succeeded")
+        pipe.execute()
+        EventLog(client, lambda room, events: None, 3600).append(
+            task_id, "status", {"status": "succeeded"})
+        listener = TaskListener(web.url).connect()
+        ack = listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+        assert ack["replayed"] == 20_002
+        listener.wait_for(lambda l: len(l.events) >= 20_002, 30, "every event")
+        events = listener.of(task_id)
+        listener.close()
+        assert [e["seq"] for e in events] == list(range(1, 20_003))
+        assert events[-1]["data"] == {"status": "succeeded"}
+        assert all_events(rest, task_id) == events
+        first = rest.get(f"/api/tasks/{task_id}/events", params={"limit": 10}).json()
+        assert len(first["events"]) == 10 and first["next_after"] == 10
+        assert rest.get(f"/api/tasks/{task_id}/events",
+                        params={"limit": 0}).status_code == 422
+
+
+def test_twelve_thousand_chunks_come_whole_to_a_late_subscriber(rest, web):
+    task_id = submit(rest, "code", {"language": "python", "timeout_s": 60, "code": (
+        "import sys\nfor i in range(12000):\n    sys.stdout.write(f'{i} ')\n"
+        "    sys.stdout.flush()")})
+    assert wait_for_task(rest, task_id, timeout=60)["status"] == "succeeded"
+    listener = TaskListener(web.url).connect()
+    listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+    events = listener.of(task_id)
+    listener.close()
+    assert events[-1]["data"] == {"status": "succeeded"}
+    stdout = "".join(e["data"]["text"] for e in events if e["type"] == "stdout")
+    assert stdout == "".join(f"{i} " for i in range(12000)), "nothing lost or reordered"
+    assert len(events) < 1000, "joined into few events, not one per chunk"
+
+
+def test_a_full_event_log_says_so_and_the_result_is_still_recorded(own_stack):
+    own_stack.environment.update(AIOS_TASK_MAX_LOG_BYTES=str(64 << 10))
+    own_stack.worker("w-cap")
+    web = own_stack.web("web-cap")
+    with rest_client(web) as rest:
+        task_id = submit(rest, "code", {"language": "python", "timeout_s": 60, "code": (
+            "import time\nfor i in range(40):\n    print('x' * 10000, flush=True)\n"
+            "    time.sleep(0.01)\nprint('end')")})
+        task = wait_for_task(rest, task_id, timeout=60)
+        assert task["status"] == "succeeded" and task["result"]["stdout"].endswith("end\n")
+        events = all_events(rest, task_id)
+        logged = sum(len(json.dumps(e["data"])) for e in events if e["type"] == "stdout")
+        assert logged <= 64 << 10
+        assert any("event log reached" in e["data"].get("text", "") for e in events
+                   if e["type"] == "log")
+        assert events[-1]["data"] == {"status": "succeeded"}
+
+
+def test_a_claim_whose_redis_call_fails_once_still_runs(own_stack):
+    proxy = TcpProxy(own_stack.redis.port)
+    try:
+        env = dict(own_stack.environment, REDIS_URL=proxy.url(), CELERY_BROKER_URL=proxy.url(),
+                   CELERY_RESULT_BACKEND=proxy.url())
+        worker = start_worker(env, "w-claim-fault")
+        web = own_stack.web("web-claim-fault")
+        proxy.reset_once(hashlib.sha1(CLAIM.encode()).hexdigest().encode())
+        with rest_client(web) as rest:
+            task_id = submit(rest, "echo", {"text": "still here"})
+            task = wait_for_task(rest, task_id, timeout=30)
+        assert proxy.resets == 1, "the claim's connection was cut"
+        assert task["status"] == "succeeded" and task["result"] == {"text": "still here"}
+        assert worker.proc.poll() is None
+        worker.stop()
+    finally:
+        proxy.close()
+
+
+APPENDER = ("echo started; if [ ! -e attempted ]; then touch attempted; sleep 30; fi; "
+            "echo x >> log.txt; echo appended")
+
+
+@pytest.fixture
+def appender_model():
+    fake = FakeLLM({"appender": [
+        {"tools": [("run_code", {"language": "bash", "code": APPENDER, "timeout_s": 60})]},
+        {"text": "Appended once."}]}).start()
+    yield fake
+    fake.stop()
+
+
+def test_a_worker_cut_off_from_redis_stops_and_only_one_attempt_runs_on(own_stack, manager,
+                                                                       appender_model):
+    """Worker A reaches Redis through a proxy that stalls past the heartbeat TTL mid-task;
+    worker B takes the task over. A stops before B starts, so the body runs once, and A,
+    back in touch, writes nothing."""
+    proxy = TcpProxy(own_stack.redis.port)
+    env = backend_env(own_stack.redis.url, manager, OPENAI_API_KEY="sk-chaos",
+                      OPENAI_BASE_URL=appender_model.base_url, AIOS_LLM_MAX_RETRIES="0")
+    cut_off = dict(env, REDIS_URL=proxy.url(), CELERY_BROKER_URL=proxy.url(),
+                   CELERY_RESULT_BACKEND=proxy.url())
+    a = start_worker(cut_off, "w-a", concurrency=1)
+    web = start_web(env, "web-stall")
+    b = None
+    try:
+        with rest_client(web) as rest:
+            task_id = submit(rest, "agent", {"goal": "append", "model": "script:appender",
+                                             "tools": ["run_code"], "session_id": "stall-session"})
+            wait_until(lambda: any(e["type"] == "stdout" and "started" in e["data"]["text"]
+                                   for e in all_events(rest, task_id)), 30, "A to start")
+            b = start_worker(env, "w-b", concurrency=1)
+            proxy.stall()
+            stalled_at = time.monotonic()
+            task = wait_for_task(rest, task_id, timeout=60)
+            assert time.monotonic() - stalled_at < 30, "B finished while A was still cut off"
+            proxy.resume()
+            time.sleep(3)  # A is back in touch: whatever it still tries to write is refused
+            events = all_events(rest, task_id)
+        assert task["status"] == "succeeded" and task["attempt"] == 2, task
+        statuses = [e["data"]["status"] for e in events if e["type"] == "status"]
+        assert statuses == ["queued", "running", "queued", "running", "succeeded"]
+        requeued = [i for i, e in enumerate(events) if e["type"] == "status"
+                    and e["data"]["status"] == "queued"][1]
+        after = [e for e in events[requeued:] if e["type"] == "stdout"]
+        assert "".join(e["data"]["text"] for e in after) == "started\nappended\n", \
+            "only attempt 2 wrote after the requeue"
+        sandbox = [c for c in manager.containers(**{"aios.owner": "session:stall-session"})]
+        assert len(sandbox) == 1
+        with manager.client() as api:
+            sandbox_id = [s["id"] for s in api.get("/v1/sandboxes").json()["sandboxes"]
+                          if s["owner"] == "session:stall-session"][0]
+            log = api.get(f"/v1/sandboxes/{sandbox_id}/files", params={"path": "log.txt"})
+            assert log.content == b"x\n", "the body ran once"
+            api.delete(f"/v1/sandboxes/{sandbox_id}")
+        assert a.proc.poll() is None and b.proc.poll() is None, "no worker exited"
+    finally:
+        proxy.resume()
+        for worker in (a, b, web):
+            if worker:
+                worker.stop()
+        proxy.close()
