@@ -10,7 +10,7 @@ from .resources import worker_resources
 from .settings import Settings
 from .tasks.broker import TaskMessages
 from .tasks.keys import WORKERS
-from .tasks.watchdog import requeue_orphans
+from .tasks.watchdog import redrive_stale, requeue_orphans
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ class Watchdog(bootsteps.StartStopStep):
         resources = worker_resources(worker.app.aios_settings)
         try:
             resources.redis.zadd(WORKERS, {worker.hostname: time.time()})
-            requeue_orphans(resources.store, resources.events,
-                            TaskMessages(worker.app, RUN_TASK))
+            messages = TaskMessages(worker.app, RUN_TASK)
+            requeue_orphans(resources.store, resources.events, messages)
+            redrive_stale(resources.store, messages, worker.app.aios_settings.redrive_after)
         except Exception:  # noqa: BLE001 - Redis may be away for a while: next time
             log.warning("watchdog sweep failed", exc_info=True)

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S", default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(validation_alias="AIOS_HEARTBEAT_TTL_S", default=8.0, gt=0)
     watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S", default=3.0, gt=0)
+    # a task queued this long gets its message again (it may have been lost), and stays alive
+    # (at most half the retention, so that a queued task never expires)
+    redrive_after_s: float = Field(validation_alias="AIOS_REDRIVE_AFTER_S", default=600.0, gt=0)
     # a task's event log keeps at most this much; its result is recorded whatever the size
     task_max_log_bytes: int = Field(validation_alias="AIOS_TASK_MAX_LOG_BYTES", default=8 << 20,
                                     ge=64 << 10)
@@ -122,6 +125,10 @@ class Settings(BaseSettings):
             raise ValueError("AIOS_HEARTBEAT_TTL_S must be at least twice "
                              "AIOS_HEARTBEAT_INTERVAL_S plus a second")
         return self
+
+    @property
+    def redrive_after(self) -> float:
+        return min(self.redrive_after_s, self.task_retention_s / 2)
 
     @model_validator(mode="after")
     def _uploads_are_readable(self) -> "Settings":

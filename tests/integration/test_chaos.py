@@ -178,3 +178,26 @@ def test_a_worker_cut_off_from_redis_stops_and_only_one_attempt_runs_on(own_stac
             if worker:
                 worker.stop()
         proxy.close()
+
+
+def test_a_queued_task_whose_message_was_lost_is_redriven_and_kept_alive(own_stack):
+    """Behind a long task, a task waits longer than the retention, and its message is lost
+    (the queue list deleted): the watchdog pushes it again and keeps its record alive."""
+    import redis as redis_py
+    own_stack.environment.update(AIOS_TASK_RETENTION_S="8", AIOS_REDRIVE_AFTER_S="2")
+    own_stack.worker("w-redrive", concurrency=1)
+    web = own_stack.web("web-redrive")
+    with rest_client(web) as rest:
+        long_id = submit(rest, "code", {"language": "bash", "code": "sleep 14; echo done",
+                                        "timeout_s": 30})
+        wait_until(lambda: rest.get(f"/api/tasks/{long_id}").json()["status"] == "running",
+                   30, "the long task to run")
+        task_id = submit(rest, "echo", {"text": "found again"})
+        client = redis_py.Redis.from_url(own_stack.redis.url)
+        assert client.delete("celery") == 1, "its message is gone"
+        time.sleep(10)  # queued for longer than the retention
+        assert rest.get(f"/api/tasks/{task_id}").json()["status"] == "queued", (
+            all_events(rest, long_id), all_events(rest, task_id))
+        task = wait_for_task(rest, task_id, timeout=30)
+        assert task["status"] == "succeeded" and task["result"] == {"text": "found again"}
+        assert wait_for_task(rest, long_id)["status"] == "succeeded"

@@ -3,6 +3,7 @@
 PREFIX = "aios"
 RECENT = f"{PREFIX}:tasks"            # sorted set: task id by creation time
 RUNNING = f"{PREFIX}:tasks:running"   # set of task ids a worker claimed
+QUEUED = f"{PREFIX}:tasks:queued"     # sorted set: queued task id by when its message was pushed
 WORKERS = f"{PREFIX}:workers"         # sorted set: worker hostname by last sign of life
 
 

@@ -24,11 +24,13 @@ redis.call('ZADD', KEYS[2], ARGV[1], string.sub(KEYS[1], string.len('aios:task:'
 local seq = redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 redis.call('LPUSH', KEYS[4], ARGV[4])
+redis.call('ZADD', KEYS[5], ARGV[1], string.sub(KEYS[1], string.len('aios:task:') + 1))
 return seq
 """
 # queued -> running; a running task whose heartbeat stopped may be taken over too.
 CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
+redis.call('ZREM', KEYS[5], ARGV[3])
 if not status then return {'missing', 0} end
 if status == 'running' and redis.call('EXISTS', KEYS[3]) == 1 then return {'running', 0} end
 if status ~= 'queued' and status ~= 'running' then return {status, 0} end
@@ -56,20 +58,26 @@ redis.call('SREM', KEYS[2], ARGV[6])
 redis.call('DEL', KEYS[3])
 local seq = redis.call('RPUSH', KEYS[4], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[4], ARGV[7])
+redis.call('EXPIRE', KEYS[1], ARGV[7])  -- kept for the retention from its end on
 return seq
 """
 CANCEL_QUEUED = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[4])
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[1])
 local seq = redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return seq
 """
-# Refreshes the heartbeat only while this attempt owns the task (the fencing token).
+# Refreshes the heartbeat only while this attempt owns the task (the fencing token), and
+# keeps the record and its log alive however long the task runs.
 HEARTBEAT = """
 if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
 return 1
 """
 REQUEUE_ORPHAN = """
@@ -80,6 +88,20 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('LPUSH', KEYS[4], ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[1], ARGV[2])
+return 1
+"""
+# A task queued for long, its message perhaps gone (a claim that failed was acknowledged,
+# the queue was lost): its message again (a duplicate is harmless: a claim runs a task once),
+# and its record and log kept alive while it waits.
+REDRIVE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then
+  redis.call('ZREM', KEYS[2], ARGV[2]); return 0
+end
+redis.call('LPUSH', KEYS[3], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
 return 1
 """
 
@@ -105,6 +127,7 @@ class TaskStore:
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._requeue = client.register_script(REQUEUE_ORPHAN)
         self._heartbeat = client.register_script(HEARTBEAT)
+        self._redrive = client.register_script(REDRIVE)
 
     def create(self, task_id: str, kind: str, task_input: dict, event: dict,
                message: QueuedMessage) -> int:
@@ -115,7 +138,8 @@ class TaskStore:
                   "status": "queued", "created_at": now, "updated_at": now, "attempt": 0}
         flat = [str(x) for pair in fields.items() for x in pair]
         return int(self._create(
-            keys=[keys.record(task_id), keys.RECENT, keys.events(task_id), message.queue],
+            keys=[keys.record(task_id), keys.RECENT, keys.events(task_id), message.queue,
+                  keys.QUEUED],
             args=[now, self.retention_s, json.dumps(event), message.payload, *flat]))
 
     def get(self, task_id: str) -> Optional[dict]:
@@ -144,7 +168,7 @@ class TaskStore:
                   {**event, "data": {"status": "failed"}}]
         reply = self._claim(
             keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id),
-                  keys.events(task_id)],
+                  keys.events(task_id), keys.QUEUED],
             args=[time.time(), worker, task_id, self.heartbeat_ttl_ms, json.dumps(event),
                   self.retention_s, max_attempts, json.dumps(error),
                   *[json.dumps(e) for e in failed]])
@@ -156,8 +180,9 @@ class TaskStore:
 
     def heartbeat(self, task_id: str, attempt: int, worker: str) -> bool:
         """Keeps the task's heartbeat alive; False when `attempt` no longer owns the task."""
-        return bool(self._heartbeat(keys=[keys.record(task_id), keys.heartbeat(task_id)],
-                                    args=[attempt, worker, self.heartbeat_ttl_ms]))
+        return bool(self._heartbeat(
+            keys=[keys.record(task_id), keys.heartbeat(task_id), keys.events(task_id)],
+            args=[attempt, worker, self.heartbeat_ttl_ms, self.retention_s]))
 
     def finish(self, task_id: str, attempt: int, status: str, field: str, value,
                events: list[dict]) -> int:
@@ -172,8 +197,9 @@ class TaskStore:
 
     def cancel_if_queued(self, task_id: str, event: dict) -> int:
         """queued -> cancelled, logging `event`; returns its seq, or 0."""
-        return int(self._cancel_queued(keys=[keys.record(task_id), keys.events(task_id)],
-                                       args=[time.time(), self.retention_s, json.dumps(event)]))
+        return int(self._cancel_queued(
+            keys=[keys.record(task_id), keys.events(task_id), keys.QUEUED],
+            args=[time.time(), self.retention_s, json.dumps(event), task_id]))
 
     def request_cancel(self, task_id: str) -> None:
         self.redis.set(keys.cancel(task_id), 1, ex=self.retention_s)
@@ -187,8 +213,19 @@ class TaskStore:
     def requeue_if_orphaned(self, task_id: str, message: QueuedMessage) -> bool:
         """running without a heartbeat (its worker died) -> queued, with `message` queued."""
         return bool(self._requeue(
-            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id), message.queue],
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id), message.queue,
+                  keys.QUEUED],
             args=[time.time(), task_id, message.payload]))
+
+    def queued_since(self, before: float, limit: int = 100) -> list[str]:
+        """Tasks whose message was pushed before `before` and that are still queued."""
+        return self.redis.zrangebyscore(keys.QUEUED, "-inf", before, start=0, num=limit)
+
+    def redrive(self, task_id: str, message: QueuedMessage) -> bool:
+        """A queued task's message pushed again, its record and log kept alive."""
+        return bool(self._redrive(
+            keys=[keys.record(task_id), keys.QUEUED, message.queue, keys.events(task_id)],
+            args=[time.time(), task_id, message.payload, self.retention_s]))
 
 
 def public_view(raw: dict) -> dict:

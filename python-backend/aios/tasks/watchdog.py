@@ -1,7 +1,9 @@
 """Requeues tasks whose worker died (no heartbeat), without waiting for the broker's
-visibility timeout, which must stay longer than the longest task."""
+visibility timeout, which must stay longer than the longest task; and re-drives tasks that
+have waited in the queue for long, in case their message was lost."""
 
 import logging
+import time
 from typing import Callable
 
 from .broker import QueuedMessage
@@ -20,3 +22,14 @@ def requeue_orphans(store: TaskStore, events: EventLog,
             events.append(task_id, "status", {"status": "queued"})
             requeued += 1
     return requeued
+
+
+def redrive_stale(store: TaskStore, message_for: Callable[[str], QueuedMessage],
+                  after_s: float) -> int:
+    redriven = 0
+    for task_id in store.queued_since(time.time() - after_s):
+        if store.redrive(task_id, message_for(task_id)):
+            log.warning("task %s queued for over %g s: its message pushed again", task_id,
+                        after_s)
+            redriven += 1
+    return redriven
