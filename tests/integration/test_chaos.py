@@ -201,3 +201,43 @@ def test_a_queued_task_whose_message_was_lost_is_redriven_and_kept_alive(own_sta
         task = wait_for_task(rest, task_id, timeout=30)
         assert task["status"] == "succeeded" and task["result"] == {"text": "found again"}
         assert wait_for_task(rest, long_id)["status"] == "succeeded"
+
+
+def test_a_sandbox_manager_at_capacity_is_waited_for(spawn_manager):
+    """Cap 1 on the manager, 6 code tasks, 3 at a time in the worker: 6 succeed (the others
+    wait as Retry-After says and say so), and one of them is cancelled while it waits."""
+    from .stack import RedisServer
+    manager = spawn_manager(max_active_runs=1)
+    redis = RedisServer().start()
+    env = backend_env(redis.url, manager)
+    worker = start_worker(env, "w-capacity", concurrency=3)
+    web = start_web(env, "web-capacity")
+    try:
+        with rest_client(web) as rest:
+            ids = [submit(rest, "code", {"language": "bash", "code": f"sleep 1; echo {i}"})
+                   for i in range(6)]
+            tasks = [wait_for_task(rest, task_id, timeout=90) for task_id in ids]
+            assert [t["status"] for t in tasks] == ["succeeded"] * 6, tasks
+            assert [t["result"]["stdout"] for t in tasks] == [f"{i}\n" for i in range(6)]
+            waited = [e for task_id in ids for e in all_events(rest, task_id)
+                      if e["type"] == "log" and "waiting for a sandbox" in e["data"]["text"]]
+            assert waited, "a task that waited says so"
+            # a task waiting for capacity is cancelled at once
+            blocker = submit(rest, "code", {"language": "bash", "code": "sleep 20"})
+            wait_until(lambda: rest.get(f"/api/tasks/{blocker}").json()["status"] == "running",
+                       30, "the blocker to run")
+            time.sleep(1)
+            waiting = submit(rest, "code", {"language": "bash", "code": "echo never"})
+            wait_until(lambda: any("waiting for a sandbox" in e["data"].get("text", "")
+                                   for e in all_events(rest, waiting)), 30, "it to wait")
+            started = time.monotonic()
+            rest.post(f"/api/tasks/{waiting}/cancel")
+            assert wait_for_task(rest, waiting, timeout=10)["status"] == "cancelled"
+            assert time.monotonic() - started < 3
+            rest.post(f"/api/tasks/{blocker}/cancel")
+            assert wait_for_task(rest, blocker, timeout=10)["status"] == "cancelled"
+        assert worker.proc.poll() is None
+    finally:
+        web.stop()
+        worker.stop()
+        redis.kill()

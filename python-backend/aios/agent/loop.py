@@ -155,7 +155,7 @@ def _check(ctx) -> None:
 
 def tool_context(ctx, session_id: Optional[str] = None) -> ToolContext:
     return ToolContext(ctx.task_id, ctx.emit, ctx.cancelled, ctx.on_cancel,
-                       session_id=session_id)
+                       session_id=session_id, pause=ctx.pause)
 
 
 def clean_up(tool_ctx: ToolContext) -> None:

@@ -10,6 +10,7 @@ import redis
 
 from . import attachments
 from .artifacts import publish_outputs
+from .capacity import waiting_for_capacity
 from .context import RETRY_S, RunContext, transient
 from .events import EventLog, LostOwnership, new_event
 from ..chat import run_chat
@@ -48,8 +49,9 @@ def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
     body = dict(task_input)
     attached = _attach(ctx, body, deps)
     try:
-        result = deps.sandbox.run(body, output, owner=f"task:{ctx.task_id}",
-                                  register_close=ctx.on_cancel)
+        result = waiting_for_capacity(
+            lambda: deps.sandbox.run(body, output, owner=f"task:{ctx.task_id}",
+                                     register_close=ctx.on_cancel), ctx.emit, ctx.pause)
     except SandboxError as exc:
         raise failed(ctx, exc, exc.code) from exc
     publish_outputs(ctx, result, deps.artifacts)

@@ -14,9 +14,17 @@ FEATURES_TTL_S = 60.0
 
 
 class SandboxError(RuntimeError):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, retry_after_s: Optional[float] = None,
+                 refused: bool = True):
         super().__init__(message)
         self.code = code
+        self.retry_after_s = retry_after_s  # the manager's Retry-After, when it sent one
+        self.refused = refused  # the request was refused as a whole: nothing of it ran
+
+    @property
+    def busy(self) -> bool:
+        """Refused for being at capacity or unavailable for now: worth asking again."""
+        return self.refused and self.code in ("at_capacity", "unavailable")
 
 
 class SandboxClient:
@@ -103,8 +111,9 @@ class SandboxClient:
                         on_output(event["type"], event["text"])
                     elif event["type"] == "result":
                         return event["result"]
-                    elif event["type"] == "error":
-                        raise SandboxError(event["error"]["code"], event["error"]["message"])
+                    elif event["type"] == "error":  # in-band: the run had started
+                        raise SandboxError(event["error"]["code"], event["error"]["message"],
+                                           refused=False)
         except httpx.HTTPError as exc:
             raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
         raise SandboxError("sandbox_lost", "the sandbox manager ended the stream without a result")
@@ -114,9 +123,12 @@ class SandboxClient:
 
 
 def _error_of(response: httpx.Response) -> SandboxError:
+    retry_after = response.headers.get("retry-after", "")
+    wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
     try:
         error = response.json()["error"]
-        return SandboxError(error["code"], f"sandbox manager: {error['message']}")
+        return SandboxError(error["code"], f"sandbox manager: {error['message']}", wait)
     except (ValueError, KeyError, TypeError):
-        return SandboxError("sandbox_error", f"sandbox manager answered {response.status_code}")
+        return SandboxError("sandbox_error", f"sandbox manager answered {response.status_code}",
+                            wait)
 

@@ -23,6 +23,11 @@ class ToolContext:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     state: dict = field(default_factory=dict)  # per-run state of tools (e.g. the sandbox id)
     session_id: Optional[str] = None  # the conversation the run belongs to, if any
+    # wait, unless the run is cancelled first (then True); by default on the cancel flag
+    pause: Optional[Callable[[float], bool]] = None
+
+    def wait(self, seconds: float) -> bool:
+        return self.pause(seconds) if self.pause else self.cancelled.wait(seconds)
 
 
 @dataclass

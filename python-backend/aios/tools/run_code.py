@@ -8,6 +8,7 @@ import json
 from ..files.reader import image_part
 from ..files.sniff import IMAGE_TYPES
 from ..tasks.artifacts import publish_outputs
+from ..tasks.capacity import waiting_for_capacity
 from ..tasks.sandbox_client import SandboxError
 from .base import ToolContext, ToolError, ToolOutput
 from .sandbox import NOTE, RunSandbox
@@ -55,9 +56,9 @@ class RunCode:
             sandbox_id = self.run_sandbox.of(ctx)
             if arguments.get("reset"):
                 self.sandbox.reset(sandbox_id)
-            result = self.sandbox.exec(sandbox_id, body,
-                                       lambda stream, text: ctx.emit(stream, {"text": text}),
-                                       register_close=ctx.on_cancel)
+            result = waiting_for_capacity(lambda: self.sandbox.exec(
+                sandbox_id, body, lambda stream, text: ctx.emit(stream, {"text": text}),
+                register_close=ctx.on_cancel), ctx.emit, ctx.wait)
         except SandboxError as exc:
             raise ToolError(f"the sandbox failed: {exc}") from exc
         published = publish_outputs(ctx, result, self.artifacts)

@@ -2,6 +2,7 @@
 use and destroyed when the run ends or, with a session, the conversation's own, kept by
 the sandbox manager until it has been unused for AIOS_AGENT_SANDBOX_IDLE_S."""
 
+from ..tasks.capacity import waiting_for_capacity
 from ..tasks.sandbox_client import SandboxError
 from .base import ToolContext, ToolError
 
@@ -33,13 +34,14 @@ class RunSandbox:
     def _new(self, ctx: ToolContext, replaced: bool) -> str:
         network = "egress" if self.network else "none"
         if ctx.session_id is None:
-            sandbox_id = self.client.create_session(f"task:{ctx.task_id}", self.run_ttl_s,
-                                                    timeout_s=30, network=network)
+            sandbox_id = waiting_for_capacity(lambda: self.client.create_session(
+                f"task:{ctx.task_id}", self.run_ttl_s, timeout_s=30, network=network),
+                ctx.emit, ctx.wait)
             ctx.cleanups.append(lambda: self.client.destroy(sandbox_id))
             return sandbox_id
-        sandbox_id = self.client.create_session(
+        sandbox_id = waiting_for_capacity(lambda: self.client.create_session(
             f"session:{ctx.session_id}", self.session_ttl_s, timeout_s=30,
-            idle_ttl_s=self.idle_s, network=network)
+            idle_ttl_s=self.idle_s, network=network), ctx.emit, ctx.wait)
         self.sessions.keep_sandbox(ctx.session_id, sandbox_id)
         if replaced:
             ctx.state[NOTE] = (f"This is a new sandbox: the conversation's previous one was "
