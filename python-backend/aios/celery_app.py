@@ -6,6 +6,7 @@ import time
 
 from celery import Celery, bootsteps, shared_task, signals
 
+from .broker_patch import survive_a_full_redis
 from .resources import worker_resources
 from .settings import Settings
 from .tasks.broker import TaskMessages
@@ -18,6 +19,7 @@ RUN_TASK = "aios.run_task"
 
 
 def create_celery(settings: Settings) -> Celery:
+    survive_a_full_redis()
     celery = Celery("aios", broker=settings.broker_url, backend=settings.result_backend,
                     set_as_current=True)
     celery.conf.update(

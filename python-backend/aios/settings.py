@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S", default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(validation_alias="AIOS_HEARTBEAT_TTL_S", default=8.0, gt=0)
     watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S", default=3.0, gt=0)
+    # new tasks are refused (503) while Redis uses this share of its maxmemory, so that the
+    # tasks in progress can still log and end
+    redis_high_water: float = Field(validation_alias="AIOS_REDIS_HIGH_WATER", default=0.9,
+                                    gt=0, lt=1)
     # a task queued this long gets its message again (it may have been lost), and stays alive
     # (at most half the retention, so that a queued task never expires)
     redrive_after_s: float = Field(validation_alias="AIOS_REDRIVE_AFTER_S", default=600.0, gt=0)

@@ -5,6 +5,7 @@ import hashlib
 import json
 import time
 
+import httpx
 import pytest
 
 from aios.tasks.store import CLAIM
@@ -241,3 +242,47 @@ def test_a_sandbox_manager_at_capacity_is_waited_for(spawn_manager):
         web.stop()
         worker.stop()
         redis.kill()
+
+
+def test_redis_full_refuses_new_tasks_and_loses_none(own_stack):
+    """Redis at its maxmemory (noeviction): submits get 503 with Retry-After, never a 5xx
+    else; /health says why; the worker never exits; every accepted task ends once space is
+    freed."""
+    import redis as redis_py
+    client = redis_py.Redis.from_url(own_stack.redis.url)
+    worker = own_stack.worker("w-full")
+    web = own_stack.web("web-full")
+    accepted, refused = [], []
+    with rest_client(web) as rest:
+        client.config_set("maxmemory", str(client.info("memory")["used_memory"] + (24 << 20)))
+        chunk = b"x" * (1 << 20)
+        for i in range(200):  # fill it up to the brim
+            try:
+                client.set(f"filler:{i}", chunk)
+            except redis_py.exceptions.OutOfMemoryError:
+                break
+        for i in range(30):  # tasks that print a lot, while Redis is (nearly) full
+            response = rest.post("/api/tasks", json={"kind": "code", "input": {
+                "language": "python", "code": "print('y' * 500000)"}})
+            assert response.status_code in (202, 503), response.text
+            if response.status_code == 503:
+                assert int(response.headers["Retry-After"]) > 0
+                assert response.json()["error"]["code"] in ("storage_full", "unavailable")
+                refused.append(response)
+            else:
+                accepted.append(response.json()["task_id"])
+        assert refused, "a full Redis refuses new tasks"
+        health = httpx.get(web.url + "/health", timeout=2)
+        assert health.status_code == 503, health.text
+        assert "full" in health.json()["checks"]["redis"].get("error", ""), (
+            health.text, [r.json() for r in refused][:3], client.info("memory")["maxmemory"])
+        time.sleep(5)  # the worker meets the full Redis with whatever it took
+        assert worker.proc.poll() is None, "the worker never exits"
+        client.delete(*[f"filler:{i}" for i in range(200)])
+        for task_id in accepted:
+            assert wait_for_task(rest, task_id, timeout=120)["status"] in (
+                "succeeded", "failed", "cancelled")
+        assert rest.post("/api/tasks", json={"kind": "echo", "input": {"text": "ok"}}
+                         ).status_code == 202
+        assert httpx.get(web.url + "/health", timeout=2).status_code == 200
+    assert worker.proc.poll() is None

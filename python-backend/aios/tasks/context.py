@@ -18,6 +18,7 @@ from .output import OutputCoalescer
 log = logging.getLogger(__name__)
 STREAMED = ("stdout", "stderr", "token")
 RETRY_S = (0.2, 0.5, 1, 2, 4, 8, 15)  # a write that Redis refused is tried again after these
+PATIENCE_S = 600  # how long a task's end waits for Redis to take it
 
 
 class RunContext:
@@ -69,16 +70,19 @@ class RunContext:
             kept.append((kind, data))
         return kept
 
-    def with_retries(self, write: Callable[[], object]):
-        """Redis away or full for a while is waited out (with backoff), not a failure."""
-        for delay in (*RETRY_S, None):
+    def with_retries(self, write: Callable[[], object], patient: bool = False):
+        """Redis away or full for a while is waited out (with backoff), not a failure. A
+        patient write (the task's end: the body is done, and the write is fenced) is tried
+        for up to PATIENCE_S, even after the task was lost."""
+        delays = (*RETRY_S, *([RETRY_S[-1]] * int(PATIENCE_S / RETRY_S[-1]) if patient else ()))
+        for delay in (*delays, None):
             try:
                 return write()
             except LostOwnership:
                 self.lose()
                 raise
             except redis.RedisError as exc:
-                if delay is None or self.lost.is_set() or not transient(exc):
+                if delay is None or not transient(exc) or (self.lost.is_set() and not patient):
                     raise
                 log.warning("task %s: Redis refused a write (%s); again in %s s",
                             self.task_id, exc, delay)

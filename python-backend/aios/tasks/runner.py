@@ -186,7 +186,7 @@ class TaskRunner:
         events = [new_event(ctx.task_id, field, value)] if field else []
         events.append(new_event(ctx.task_id, "status", {"status": status}))
         seq = ctx.with_retries(lambda: self.store.finish(
-            ctx.task_id, ctx.attempt, status, field or "error", value, events))
+            ctx.task_id, ctx.attempt, status, field or "error", value, events), patient=True)
         if not seq:
             log.warning("task %s: attempt %d no longer owns the task", ctx.task_id, ctx.attempt)
             return "superseded"

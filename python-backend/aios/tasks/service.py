@@ -6,9 +6,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import redis
+
 from .broker import QueuedMessage
 from .events import PAGE, EventLog, new_event
 from .kinds import BadTaskInput, validate_input
+from .pressure import RedisPressure
 from .store import FINAL, STATUSES, TaskStore
 
 TASK_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -27,7 +30,9 @@ class Submitted:
 class TaskService:
     def __init__(self, store: TaskStore, log: EventLog,
                  message_for: Callable[[str], QueuedMessage], revoke: Callable[[str], None],
-                 max_input_bytes: int, validation_context: Optional[dict] = None):
+                 max_input_bytes: int, validation_context: Optional[dict] = None,
+                 pressure: Optional[RedisPressure] = None):
+        self.pressure = pressure  # refuses new tasks while Redis is nearly full
         self.store = store
         self.log = log
         self.message_for = message_for
@@ -46,9 +51,16 @@ class TaskService:
         if len(json.dumps(task_input)) > self.max_input_bytes:
             raise BadTaskInput(f"input is larger than {self.max_input_bytes} bytes", status=413)
         clean = validate_input(kind, task_input, self.validation_context)
+        if self.pressure:
+            self.pressure.check()  # StorageFull
         event = new_event(task_id, "status", {"status": "queued"})
         # Recorded, logged and queued in one step: the task runs once, never zero times.
-        seq = self.store.create(task_id, kind, clean, event, self.message_for(task_id))
+        try:
+            seq = self.store.create(task_id, kind, clean, event, self.message_for(task_id))
+        except redis.exceptions.OutOfMemoryError:
+            if self.pressure is None:
+                raise
+            raise self.pressure.refused() from None
         if not seq:
             return Submitted(self.store.get(task_id), created=False)
         # The queued event is not emitted live: no socket can be in the task's room before it

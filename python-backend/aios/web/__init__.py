@@ -15,6 +15,7 @@ from ..tasks.artifacts import ArtifactStore
 from ..tasks.broker import TaskMessages
 from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
+from ..tasks.pressure import RedisPressure
 from ..tasks.sandbox_client import SandboxClient
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
@@ -67,7 +68,8 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         revoke=lambda task_id: celery.control.revoke(task_id),
         max_input_bytes=settings.max_input_bytes,
         validation_context={"files": settings.file_reader(),
-                            "mcp_servers": sorted(settings.mcp_config.servers)})
+                            "mcp_servers": sorted(settings.mcp_config.servers)},
+        pressure=RedisPressure(redis, settings.redis_high_water))
     app.extensions["aios.redis"] = redis
     app.extensions["aios.artifacts"] = ArtifactStore(settings.aios_artifact_dir,
                                                      settings.task_retention_s)

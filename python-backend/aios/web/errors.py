@@ -2,13 +2,16 @@
 
 import logging
 
+import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..tasks.kinds import BadTaskInput
+from ..tasks.pressure import StorageFull
 from ..tasks.service import TaskNotFound
 
 log = logging.getLogger(__name__)
+REDIS_RETRY_AFTER_S = 2
 CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "too_large", 415: "unsupported_media_type",
          422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
@@ -44,6 +47,20 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(StorageFull)
+    def storage_full(exc: StorageFull):
+        response = error_response(503, str(exc), "storage_full")
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(exc: redis.RedisError):
+        log.warning("Redis refused a request: %s", exc)
+        response = error_response(503, f"Redis is unavailable or full for now ({exc}); "
+                                       "retry later", "unavailable")
+        response.headers["Retry-After"] = str(REDIS_RETRY_AFTER_S)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

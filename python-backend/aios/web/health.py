@@ -13,7 +13,14 @@ DEADLINE_S = 0.9
 
 def check_redis(app) -> dict:
     app.extensions["aios.redis"].ping()
-    return {"ok": True}
+    pressure = app.extensions["aios.tasks"].pressure
+    ratio = pressure.ratio(fresh=True)
+    if ratio is None:
+        return {"ok": True}
+    full = ratio >= pressure.high_water
+    return {"ok": not full, "memory_used": round(ratio, 3),
+            **({"error": f"Redis is {ratio:.0%} full (high-water mark "
+                         f"{pressure.high_water:.0%}): new tasks are refused"} if full else {})}
 
 
 def check_workers(app) -> dict:

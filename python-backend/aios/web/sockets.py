@@ -2,6 +2,7 @@
 
 import functools
 
+import redis
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
@@ -9,7 +10,9 @@ from ..tasks.events import PAGE
 from ..tasks.kinds import BadTaskInput
 from ..tasks.keys import room
 from ..tasks.service import TaskNotFound
+from ..tasks.pressure import StorageFull
 from . import socketio
+from .errors import REDIS_RETRY_AFTER_S
 from .auth import token_ok
 
 
@@ -26,6 +29,12 @@ def acked(handler):
             return {"error": {"code": code, "message": str(exc)}}
         except TaskNotFound as exc:
             return {"error": {"code": "not_found", "message": str(exc)}}
+        except StorageFull as exc:
+            return {"error": {"code": "storage_full", "message": str(exc),
+                              "retry_after": exc.retry_after_s}}
+        except redis.RedisError as exc:
+            return {"error": {"code": "unavailable", "retry_after": REDIS_RETRY_AFTER_S,
+                              "message": f"Redis is unavailable or full for now ({exc})"}}
         except Exception:  # noqa: BLE001 - the connection must survive anything
             current_app.logger.exception("socket handler failed")
             return {"error": {"code": "internal", "message": "internal error"}}
