@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import threading
 import time
 
 from celery import Celery, bootsteps, shared_task, signals
@@ -45,7 +46,33 @@ def create_celery(settings: Settings) -> Celery:
 @shared_task(name=RUN_TASK, bind=True, ignore_result=True)
 def run_task(self, task_id: str) -> str:
     """Transport only: the run itself lives in TaskRunner."""
-    return worker_resources(self.app.aios_settings).runner.execute(task_id)
+    return worker_resources(self.app.aios_settings).runner.execute(
+        task_id, TaskMessages(self.app, RUN_TASK))
+
+
+@signals.worker_shutting_down.connect
+def _hand_back_after_the_grace_time(sender=None, **_):
+    """SIGTERM (a deploy, `docker-compose restart`): Celery stops taking tasks and waits
+    for the running ones; those still running after AIOS_WORKER_GRACE_S are handed back to
+    the queue, their attempt not counted, so that the worker stops in time. (Called in the
+    main process's signal handler: only a timer is started here.)"""
+    from celery import current_app
+    settings = current_app.aios_settings
+    timer = threading.Timer(settings.worker_grace_s, _hand_back_running, (settings,))
+    timer.daemon = True
+    timer.start()
+
+
+def _hand_back_running(settings: Settings) -> None:
+    from celery.worker import state
+    store = worker_resources(settings).store
+    for request in list(state.active_requests):
+        try:
+            store.request_release(request.id)  # the task's runner sees it within 0.1 s
+            log.warning("task %s still running at the end of the grace time: handed back",
+                        request.id)
+        except Exception:  # noqa: BLE001 - Redis away: the watchdog requeues it later
+            log.warning("task %s could not be handed back", request.id, exc_info=True)
 
 
 @signals.worker_process_init.connect

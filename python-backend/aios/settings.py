@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # a task queued this long gets its message again (it may have been lost), and stays alive
     # (at most half the retention, so that a queued task never expires)
     redrive_after_s: float = Field(validation_alias="AIOS_REDRIVE_AFTER_S", default=600.0, gt=0)
+    # after SIGTERM, a worker lets its tasks run this long, then hands the rest back
+    worker_grace_s: float = Field(validation_alias="AIOS_WORKER_GRACE_S", default=20.0, ge=0)
     # a task's event log keeps at most this much; its result is recorded whatever the size
     task_max_log_bytes: int = Field(validation_alias="AIOS_TASK_MAX_LOG_BYTES", default=8 << 20,
                                     ge=64 << 10)

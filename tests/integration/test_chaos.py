@@ -286,3 +286,28 @@ def test_redis_full_refuses_new_tasks_and_loses_none(own_stack):
                          ).status_code == 202
         assert httpx.get(web.url + "/health", timeout=2).status_code == 200
     assert worker.proc.poll() is None
+
+
+def test_sigterm_lets_short_tasks_end_and_hands_long_ones_back(own_stack):
+    """A deploy's SIGTERM: the worker takes no more tasks, lets a short one end, and after
+    its grace time hands a long one back to the queue without counting the attempt (one
+    attempt allowed here, and it still runs), then exits; another worker completes it."""
+    import signal as signals
+    own_stack.environment.update(AIOS_WORKER_GRACE_S="2", AIOS_TASK_MAX_ATTEMPTS="1")
+    first = own_stack.worker("w-term", concurrency=2)
+    web = own_stack.web("web-term")
+    with rest_client(web) as rest:
+        short = submit(rest, "code", {"language": "bash", "code": "sleep 1; echo short"})
+        long = submit(rest, "code", {"language": "bash", "code": "echo long; sleep 8; echo end",
+                                     "timeout_s": 30})
+        wait_until(lambda: all(rest.get(f"/api/tasks/{t}").json()["status"] == "running"
+                               for t in (short, long)), 30, "both to run")
+        first.proc.send_signal(signals.SIGTERM)  # the worker's main process only
+        first.proc.wait(timeout=20)
+        assert wait_for_task(rest, short)["status"] == "succeeded"
+        assert rest.get(f"/api/tasks/{long}").json()["status"] == "queued"
+        own_stack.worker("w-term-2")
+        task = wait_for_task(rest, long, timeout=30)
+        assert task["status"] == "succeeded" and task["result"]["stdout"] == "long\nend\n"
+        texts = [e["data"].get("text", "") for e in all_events(rest, long) if e["type"] == "log"]
+        assert any("goes back to the queue" in t for t in texts)

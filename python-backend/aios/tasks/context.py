@@ -30,6 +30,7 @@ class RunContext:
         self.max_log_bytes = max_log_bytes
         self.cancelled = threading.Event()
         self.lost = threading.Event()  # another attempt owns the task: stop, write nothing
+        self.released = threading.Event()  # the worker stops: hand the task back
         self.deadline_reached = False  # set by a kind that enforces its own wall-time limit
         self._abort: Optional[Callable[[], None]] = None
         self._woken = threading.Event()  # a cancel, a loss or an interrupt ends a pause
@@ -98,6 +99,11 @@ class RunContext:
         self.cancelled.set()
         self.interrupt()
 
+    def release(self) -> None:
+        """The worker is stopping: stop what runs; the runner hands the task back."""
+        self.released.set()
+        self.interrupt()
+
     def lose(self) -> None:
         """This attempt no longer owns the task (or can no longer tell that it does): stop
         what runs, and write nothing more."""
@@ -116,7 +122,8 @@ class RunContext:
 
     def pause(self, seconds: float) -> bool:
         """Wait, e.g. before a retry; True when a cancel, a loss or an interrupt came first."""
-        return self._woken.wait(seconds) or self.cancelled.is_set() or self.lost.is_set()
+        return (self._woken.wait(seconds) or self.cancelled.is_set() or self.lost.is_set()
+                or self.released.is_set())
 
 
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError,

@@ -23,6 +23,11 @@ def cancel(task_id: str) -> str:
     return f"{PREFIX}:task:{task_id}:cancel"
 
 
+def release(task_id: str) -> str:
+    """Set while the worker running the task is stopping: hand it back."""
+    return f"{PREFIX}:task:{task_id}:release"
+
+
 def room(task_id: str) -> str:
     """The Socket.IO room of a task's subscribers."""
     return f"task:{task_id}"

@@ -109,6 +109,7 @@ class TaskRunner:
                  heartbeat_interval_s: float, max_attempts: int = 3,
                  time_limit_errors: tuple[type[BaseException], ...] = (),
                  lease_s: float = 6.0, max_log_bytes: int = 8 << 20):
+        self.message_for = None  # task id -> its Celery message, for a hand-back
         self.store = store
         self.events = events
         self.deps = deps  # what kinds use: .sandbox, .providers, .settings
@@ -118,8 +119,10 @@ class TaskRunner:
         self.worker = f"{socket.gethostname()}:{threading.get_native_id()}"
         self.watcher = Watcher(store, self.worker, heartbeat_interval_s, lease_s)
 
-    def execute(self, task_id: str) -> str:
-        """Runs the task unless another delivery already did or does; returns what happened."""
+    def execute(self, task_id: str, message_for=None) -> str:
+        """Runs the task unless another delivery already did or does; returns what happened.
+        message_for(task_id): its Celery message, pushed again if the worker hands it back."""
+        self.message_for = message_for or self.message_for
         running = new_event(task_id, "status", {"status": "running"})
         claim = self._claim(task_id, running)
         if claim.outcome == "exhausted":
@@ -163,7 +166,26 @@ class TaskRunner:
                 log.warning("task %s: attempt %d stopped, the task is not its own any more",
                             ctx.task_id, ctx.attempt)
                 return "superseded"  # writes nothing more: another attempt owns the task
+            if ctx.released.is_set() and not ctx.cancelled.is_set():
+                return self._hand_back(ctx)
             return self._failure(ctx, exc)
+
+    def _hand_back(self, ctx: RunContext) -> str:
+        """The worker stops: the task goes back to the queue, this attempt not counted."""
+        try:
+            ctx.close()  # what it printed stays in the log, before the requeue
+        except Exception:  # noqa: BLE001 - handing the task back matters more
+            log.warning("task %s: output lost", ctx.task_id, exc_info=True)
+        events = [new_event(ctx.task_id, "log", {"text": "the worker is stopping: the task "
+                                                         "goes back to the queue\n"}),
+                  new_event(ctx.task_id, "status", {"status": "queued"})]
+        seq = ctx.with_retries(lambda: self.store.release(
+            ctx.task_id, ctx.attempt, self.message_for(ctx.task_id), events), patient=True)
+        if not seq:
+            return "superseded"
+        self.events.stored_many(events, seq)
+        log.warning("task %s handed back: its worker is stopping", ctx.task_id)
+        return "requeued"
 
     def _failure(self, ctx: RunContext, exc: Exception) -> str:
         try:

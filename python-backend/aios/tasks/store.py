@@ -34,7 +34,9 @@ redis.call('ZREM', KEYS[5], ARGV[3])
 if not status then return {'missing', 0} end
 if status == 'running' and redis.call('EXISTS', KEYS[3]) == 1 then return {'running', 0} end
 if status ~= 'queued' and status ~= 'running' then return {status, 0} end
-if tonumber(redis.call('HGET', KEYS[1], 'attempt')) >= tonumber(ARGV[7]) then
+local spent = tonumber(redis.call('HGET', KEYS[1], 'attempt'))
+  - tonumber(redis.call('HGET', KEYS[1], 'released') or '0')
+if spent >= tonumber(ARGV[7]) then
   -- lost its worker too often (a crash or the hard time limit each time): give up
   redis.call('HSET', KEYS[1], 'status', 'failed', 'updated_at', ARGV[1], 'error', ARGV[8])
   redis.call('SREM', KEYS[2], ARGV[3])
@@ -91,6 +93,19 @@ redis.call('LPUSH', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[1], ARGV[2])
 return 1
 """
+# A running task handed back by a worker that is stopping (SIGTERM and its grace time over):
+# queued again with its message, and the attempt not counted against it.
+RELEASE = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'updated_at', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'released', 1)
+redis.call('DEL', KEYS[3])
+redis.call('SREM', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[6], ARGV[2], ARGV[3])
+redis.call('LPUSH', KEYS[5], ARGV[4])
+return redis.call('RPUSH', KEYS[4], unpack(ARGV, 5))
+"""
 # A task queued for long, its message perhaps gone (a claim that failed was acknowledged,
 # the queue was lost): its message again (a duplicate is harmless: a claim runs a task once),
 # and its record and log kept alive while it waits.
@@ -128,6 +143,7 @@ class TaskStore:
         self._requeue = client.register_script(REQUEUE_ORPHAN)
         self._heartbeat = client.register_script(HEARTBEAT)
         self._redrive = client.register_script(REDRIVE)
+        self._release = client.register_script(RELEASE)
 
     def create(self, task_id: str, kind: str, task_input: dict, event: dict,
                message: QueuedMessage) -> int:
@@ -216,6 +232,23 @@ class TaskStore:
             keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id), message.queue,
                   keys.QUEUED],
             args=[time.time(), task_id, message.payload]))
+
+    def release(self, task_id: str, attempt: int, message: QueuedMessage,
+                events: list[dict]) -> int:
+        """running -> queued with its message pushed, `attempt` not counted; logs `events`.
+        Returns the seq of the first event, or 0 if the attempt no longer owns the task."""
+        last = self._release(
+            keys=[keys.record(task_id), keys.RUNNING, keys.heartbeat(task_id),
+                  keys.events(task_id), message.queue, keys.QUEUED],
+            args=[attempt, time.time(), task_id, message.payload,
+                  *[json.dumps(e) for e in events]])
+        return int(last) - len(events) + 1 if last else 0
+
+    def request_release(self, task_id: str, ttl_s: int = 120) -> None:
+        self.redis.set(keys.release(task_id), 1, ex=ttl_s)
+
+    def release_requested(self, task_id: str) -> bool:
+        return bool(self.redis.exists(keys.release(task_id)))
 
     def queued_since(self, before: float, limit: int = 100) -> list[str]:
         """Tasks whose message was pushed before `before` and that are still queued."""

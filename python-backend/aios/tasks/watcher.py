@@ -64,6 +64,9 @@ class Watcher:
                         self._renew(ctx)
                     if not ctx.cancelled.is_set() and self.store.cancel_requested(ctx.task_id):
                         ctx.abort()
+                    if not ctx.released.is_set() and \
+                            self.store.release_requested(ctx.task_id):
+                        ctx.release()
                 except Exception:  # noqa: BLE001 - Redis away for a moment: the lease decides
                     log.warning("task watcher: Redis unavailable", exc_info=True)
             if beat:
