@@ -311,3 +311,15 @@ def test_sigterm_lets_short_tasks_end_and_hands_long_ones_back(own_stack):
         assert task["status"] == "succeeded" and task["result"]["stdout"] == "long\nend\n"
         texts = [e["data"].get("text", "") for e in all_events(rest, long) if e["type"] == "log"]
         assert any("goes back to the queue" in t for t in texts)
+
+
+def test_a_burst_of_300_code_tasks_all_succeed_and_leave_no_container(rest, manager):
+    ids = [submit(rest, "code", {"language": "python", "code": f"print({i} * 2)"})
+           for i in range(300)]
+    tasks = [wait_for_task(rest, task_id, timeout=180) for task_id in ids]
+    assert [t["status"] for t in tasks] == ["succeeded"] * 300
+    assert [t["result"]["stdout"] for t in tasks] == [f"{i * 2}\n" for i in range(300)]
+    manager.wait_for(lambda: not [c for c in manager.containers()
+                                  if c.labels.get("aios.owner", "").startswith("task:")
+                                  and c.labels["aios.owner"][5:] in set(ids)],
+                     10, "every run's container to go")
