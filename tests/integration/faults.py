@@ -1,6 +1,6 @@
 """Faults made for real: a loopback TCP proxy between a process and Redis that can stall
-(hold every byte, both ways, for as long as asked) or reset the one connection that
-carries a given command."""
+(hold every byte, both ways, for as long as asked), or answer the one request that carries
+a given command with an error of Redis's own in its place (Redis is never asked)."""
 
 import select
 import socket
@@ -16,8 +16,8 @@ class TcpProxy:
         self.port = self.server.getsockname()[1]
         self._running = threading.Event()
         self._running.set()  # cleared: stalled
-        self._reset_on: Optional[bytes] = None
-        self.resets = 0
+        self._refuse: Optional[tuple[bytes, bytes]] = None
+        self.refused = 0
         self._closed = False
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -33,9 +33,10 @@ class TcpProxy:
     def resume(self) -> None:
         self._running.set()
 
-    def reset_once(self, marker: bytes) -> None:
-        """The next connection that sends `marker` is cut (both ends) before it reaches Redis."""
-        self._reset_on = marker
+    def refuse_once(self, marker: bytes, error: bytes) -> None:
+        """The next request that carries `marker` gets the RESP `error` (e.g. b"-OOM ...")
+        instead of reaching Redis."""
+        self._refuse = (marker, error)
 
     def close(self) -> None:
         self._closed = True
@@ -77,11 +78,12 @@ class TcpProxy:
                     break
                 while not self._running.is_set() and not self._closed:
                     time.sleep(0.01)  # stalled: hold it
-                marker = self._reset_on
-                if to_redis and marker is not None and marker in data:
-                    self._reset_on = None
-                    self.resets += 1
-                    break  # cut before Redis sees it
+                refuse = self._refuse
+                if to_redis and refuse is not None and refuse[0] in data:
+                    self._refuse = None
+                    self.refused += 1
+                    source.sendall(refuse[1] + b"\r\n")  # one request, one reply
+                    continue
                 sink.sendall(data)
         except (OSError, ValueError):  # ValueError: select() on a socket the other pump closed
             pass

@@ -66,8 +66,8 @@ def test_twenty_thousand_events_replay_whole_with_the_final_status(own_stack):
 
 def test_twelve_thousand_chunks_come_whole_to_a_late_subscriber(rest, web):
     task_id = submit(rest, "code", {"language": "python", "timeout_s": 60, "code": (
-        "import sys\nfor i in range(12000):\n    sys.stdout.write(f'{i} ')\n"
-        "    sys.stdout.flush()")})
+        "import sys, time\nfor i in range(12000):\n    sys.stdout.write(f'{i} ')\n"
+        "    sys.stdout.flush()\n    time.sleep(0.0003)  # each a chunk of its own")})
     assert wait_for_task(rest, task_id, timeout=60)["status"] == "succeeded"
     listener = TaskListener(web.url).connect()
     listener.call("task:subscribe", {"task_id": task_id, "after": 0})
@@ -98,17 +98,20 @@ def test_a_full_event_log_says_so_and_the_result_is_still_recorded(own_stack):
 
 
 def test_a_claim_whose_redis_call_fails_once_still_runs(own_stack):
+    """The claim's script is refused once (as a full Redis refuses it): the task must not be
+    acknowledged unclaimed, and still runs."""
     proxy = TcpProxy(own_stack.redis.port)
     try:
         env = dict(own_stack.environment, REDIS_URL=proxy.url(), CELERY_BROKER_URL=proxy.url(),
                    CELERY_RESULT_BACKEND=proxy.url())
         worker = start_worker(env, "w-claim-fault")
         web = own_stack.web("web-claim-fault")
-        proxy.reset_once(hashlib.sha1(CLAIM.encode()).hexdigest().encode())
+        proxy.refuse_once(hashlib.sha1(CLAIM.encode()).hexdigest().encode(),
+                          b"-OOM command not allowed when used memory > 'maxmemory'.")
         with rest_client(web) as rest:
             task_id = submit(rest, "echo", {"text": "still here"})
             task = wait_for_task(rest, task_id, timeout=30)
-        assert proxy.resets == 1, "the claim's connection was cut"
+        assert proxy.refused == 1, "Redis refused the claim once"
         assert task["status"] == "succeeded" and task["result"] == {"text": "still here"}
         assert worker.proc.poll() is None
         worker.stop()
