@@ -256,3 +256,16 @@ def test_wall_time_and_token_limits_stop_the_run(own_stack, manager, fake, limit
         # the fake counts 7 input tokens a call (and none out for a tool call): 14 >= 12
         assert len(result_of(events)["steps"]) == 2
     no_sandbox_left(manager, task_id)
+
+
+def test_a_task_cannot_ask_for_more_steps_than_the_operator_allows(own_stack, manager, fake):
+    own_stack.environment.update(agent_env(own_stack.redis.url, manager, fake,
+                                           AIOS_AGENT_MAX_STEPS="2"))
+    own_stack.worker("w-agent-steps")
+    web = own_stack.web("web-agent-steps")
+    listener = TaskListener(web.url).connect()
+    task_id, status, events = run(listener, goal="loop", model="script:forever", max_steps=5)
+    listener.close()
+    assert status == "succeeded"
+    assert result_of(events)["stopped"] == "max_steps" and len(result_of(events)["steps"]) == 2
+    no_sandbox_left(manager, task_id)
