@@ -4,6 +4,7 @@ removed after a retention time."""
 
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -37,15 +38,20 @@ def save_upload(stream: BinaryIO, filename: str, folder: Path, max_bytes: int) -
 
 
 def sweep(folder: Path, max_age_s: float) -> int:
-    """Removes uploads older than max_age_s; returns how many."""
+    """Removes the entries of `folder` (files, or folders with all they hold) not changed
+    for max_age_s; returns how many."""
     if not folder.is_dir():
         return 0
     cutoff, removed = time.time() - max_age_s, 0
     for entry in os.scandir(folder):
         try:
-            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+            if entry.is_symlink() or entry.stat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry.path)
+            else:
                 os.unlink(entry.path)
-                removed += 1
+            removed += 1
         except FileNotFoundError:
             continue  # another process swept it
     return removed

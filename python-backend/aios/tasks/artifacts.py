@@ -7,12 +7,13 @@ import base64
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
+
+from ..files.uploads import sweep
 
 INDEX = ".index.json"
 NAME_MAX = 120
@@ -103,17 +104,7 @@ class ArtifactStore:
 
     def sweep(self) -> int:
         """Removes the artifacts of tasks older than the retention; returns how many tasks."""
-        if not self.root.is_dir():
-            return 0
-        cutoff, removed = time.time() - self.retention_s, 0
-        for entry in os.scandir(self.root):
-            try:
-                if entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                    shutil.rmtree(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue  # another process swept it
-        return removed
+        return sweep(self.root, self.retention_s)
 
 
 @dataclass
