@@ -2,14 +2,29 @@
 `gunicorn --worker-class eventlet -w 1 --bind 0.0.0.0:8765 app:app` from python-backend/,
 gets these settings unchanged. Flags on the command line win over them."""
 
-# Only light modules here: the master forks the eventlet worker, which must import Flask and
-# the app itself, after eventlet has patched the standard library.
-from aios.open_files import raise_open_files_limit
-from aios.settings import load_settings
+import json
+import logging
+import subprocess
+import sys
+import warnings
 
-# Validated here too: a missing or bad variable stops the master with its name, instead of
-# a worker that fails to boot again and again.
-_settings = load_settings()
+# Only light modules here: the master forks the eventlet worker, which must import Flask and
+# the app itself, after eventlet has patched the standard library. Not even pydantic: the
+# worker's monkey_patch() walks every object the master left it, and pydantic's BaseModel
+# answers that walk with an error that eventlet prints as a traceback at every start.
+from aios.open_files import raise_open_files_limit
+
+# Validated here too (in a process of its own, for the reason above): a missing or bad
+# variable stops the master with its name, instead of a worker that fails to boot again and
+# again.
+_checked = subprocess.run(
+    [sys.executable, "-c", "import json; from aios.settings import load_settings; "
+     "s = load_settings(); print(json.dumps([s.web_worker_connections, s.log_level]))"],
+    capture_output=True, text=True)
+if _checked.returncode:
+    sys.stderr.write(_checked.stderr)
+    sys.exit(_checked.returncode)
+_connections, _log_level = json.loads(_checked.stdout.splitlines()[-1])
 
 # Flask-SocketIO on eventlet: one worker process holds every client (a second worker
 # would need sticky sessions); more web processes share clients through Redis.
@@ -17,8 +32,22 @@ worker_class = "eventlet"
 workers = 1
 bind = ["127.0.0.1:8765"]
 # gunicorn's default, 1000, silently hangs client 1,001 and every health check after it.
-worker_connections = _settings.web_worker_connections
-loglevel = _settings.log_level.lower()
+worker_connections = _connections
+loglevel = _log_level.lower()
+
+
+# The design runs eventlet on gunicorn < 26 (pinned); their deprecation notices say nothing a
+# user of this project can act on, so they are kept out of a healthy start.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
+class _NoEventletNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("The eventlet worker is DEPRECATED")
+
+
+def post_fork(server, worker):
+    server.log.error_log.addFilter(_NoEventletNotice())
 
 
 def on_starting(server):
