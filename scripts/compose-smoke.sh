@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make compose-smoke`: build every image on the local Debian base, bring docker-compose.yml up
 # under a unique project name on free ports, wait until every service is healthy, run a `code`
-# task end to end over Socket.IO, check Flower's auth, then take everything down (also on
-# failure or Ctrl-C) and check nothing is left. Prints how long each step took.
+# task end to end over Socket.IO, check Flower's auth and Redis's password, then take
+# everything down (also on failure or Ctrl-C) and check nothing is left. Prints how long each
+# step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,13 +58,8 @@ trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
-# A fresh env file with generated secrets, as scripts/ensure-env.sh makes .env (left untouched).
-sed -e "s|^SANDBOX_MANAGER_TOKEN=.*|SANDBOX_MANAGER_TOKEN=$(secret)|" \
-    -e "s|^AIOS_API_TOKEN=.*|AIOS_API_TOKEN=$(secret)|" \
-    -e "s|^SECRET_KEY=.*|SECRET_KEY=$(secret)|" \
-    -e "s|^FLOWER_BASIC_AUTH=.*|FLOWER_BASIC_AUTH=admin:$(secret)|" .env.example > "$work/env"
-chmod 600 "$work/env"
+# A fresh env file with generated secrets (REDIS_PASSWORD too), made as .env is (left untouched).
+AIOS_ENV_FILE=$work/env scripts/ensure-env.sh >/dev/null
 
 export PYTHON_BASE_IMAGE=$LOCAL_BASE REDIS_BASE_IMAGE=$LOCAL_BASE \
   AIOS_IMAGE_PREFIX=${SMOKE_IMAGE_PREFIX:-aios-smoke} SANDBOX_MANAGER_NAME=$project \
@@ -138,10 +134,29 @@ def status(headers):
 
 basic = "Basic " + base64.b64encode(flower_auth.encode()).decode()
 without, with_auth = status({}), status({"Authorization": basic})
-assert (without, with_auth) == (401, 200), (without, with_auth)
-print(f"flower: {without} without auth, {with_auth} with FLOWER_BASIC_AUTH")
+empty_pair = status({"Authorization": "Basic Og=="})  # ":": an empty user and password
+assert (without, with_auth, empty_pair) == (401, 200, 401), (without, with_auth, empty_pair)
+print(f"flower: {without} without auth, {empty_pair} to an empty pair, {with_auth} with "
+      "FLOWER_BASIC_AUTH")
 PYTHON
 step "code task over Socket.IO and Flower's auth checked"
+
+# Redis asks every client for REDIS_PASSWORD: one on the compose network without it is refused.
+noauth=$(compose exec -T -u aios worker python -c '
+import socket
+with socket.create_connection(("redis", 6379), timeout=5) as conn:
+    conn.sendall(b"PING\r\n")
+    print(conn.recv(200).decode().strip())' 2>&1) || true
+[[ $noauth == -NOAUTH* ]] || { echo "redis without its password answered: $noauth"; exit 1; }
+echo "redis, PING without REDIS_PASSWORD: $noauth"
+# Flower, started as compose starts it, refuses a blank FLOWER_BASIC_AUTH (flowerconfig.py).
+refusal=$(compose run --rm --no-deps -T -e FLOWER_BASIC_AUTH= flower 2>&1) && rc=0 || rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "refusing to start: FLOWER_BASIC_AUTH is empty" <<<"$refusal" \
+   || grep -q Traceback <<<"$refusal"; then
+  echo "flower with a blank FLOWER_BASIC_AUTH: exit $rc"; echo "$refusal" | tail -20; exit 1
+fi
+echo "flower, blank FLOWER_BASIC_AUTH: exit $rc, $(grep -o 'refusing to start: FLOWER_BASIC_AUTH is empty' <<<"$refusal")"
+step "redis refuses a client without REDIS_PASSWORD (NOAUTH); flower refuses a blank FLOWER_BASIC_AUTH"
 
 # The image runs the design's gunicorn command: gunicorn.conf.py in its WORKDIR must add the rest.
 resolved=$(compose exec -T -u aios web gunicorn --print-config app:app 2>&1) || true

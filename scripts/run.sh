@@ -1,54 +1,140 @@
 #!/usr/bin/env bash
-# `make run`: the whole stack as local processes, in the foreground; Ctrl-C stops everything.
+# `make run`: the whole stack as local processes, in the foreground. A service that dies is
+# restarted (in 1, 2, 4 ... 30 s while it keeps dying; 1 s again once it ran 60 s). Ctrl-C or
+# SIGTERM stops everything it started: web, flower and worker first (the worker lets running
+# tasks finish for AIOS_WORKER_GRACE_S, then hands them back to the queue), then the sandbox
+# manager and redis. A second Ctrl-C kills at once.
+#
+# Settings: the environment, then .env for what it does not set (the environment wins).
+# AIOS_ENV_FILE: another env file; AIOS_RUN_DIR: redis's data (default .run); the ports:
+# AIOS_WEB_PORT (8765), AIOS_SANDBOX_MANAGER_PORT (8000), AIOS_FLOWER_PORT (5555), redis
+# REDIS_URL's (6379); AIOS_BUILD_IMAGES=0: do not (re)build the sandbox image first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-env.sh
-scripts/build-images.sh
-set -a; source .env; set +a
-: "${REDIS_URL:=redis://127.0.0.1:6379/0}"
-: "${SANDBOX_MANAGER_URL:=http://127.0.0.1:8000}"
-export REDIS_URL SANDBOX_MANAGER_URL
 BIN=$PWD/.venv/bin
-pids=()
-stop_all() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+ENV_FILE=${AIOS_ENV_FILE:-.env}
+RUN_DIR=${AIOS_RUN_DIR:-.run}
+say() { echo "run.sh: $*" >&2; }
+
+AIOS_ENV_FILE=$ENV_FILE scripts/ensure-env.sh
+
+# The env file fills in what the environment does not set. Its values may hold '=', spaces
+# and quotes: python-dotenv parses them as the services' settings do; the shell evaluates none.
+mapfile -d '' assignments < <("$BIN/python" - "$ENV_FILE" <<'PYTHON'
+import os, re, sys
+from dotenv import dotenv_values
+for name, value in dotenv_values(sys.argv[1]).items():
+    if value is not None and name not in os.environ and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        sys.stdout.write(f"{name}={value}\0")
+PYTHON
+)
+wait $! || { say "cannot read $ENV_FILE"; exit 1; }
+declare -A from_file=()
+for assignment in "${assignments[@]}"; do
+  export "$assignment"
+  from_file[${assignment%%=*}]=1
+done
+where() { [ -n "${from_file[$1]:-}" ] && echo "in $ENV_FILE" || echo "from the environment"; }
+
+[ "${AIOS_BUILD_IMAGES:-1}" = 0 ] || scripts/build-images.sh
+
+: "${AIOS_WEB_PORT:=8765}" "${AIOS_SANDBOX_MANAGER_PORT:=8000}" "${AIOS_FLOWER_PORT:=5555}"
+: "${SANDBOX_MANAGER_URL:=http://127.0.0.1:$AIOS_SANDBOX_MANAGER_PORT}"
+export SANDBOX_MANAGER_URL
+
+# Redis: REDIS_URL's address (default 127.0.0.1:6379). A redis-server already answering
+# there is used as it is; else one is started with REDIS_PASSWORD (scripts/ensure-env.sh
+# generates it) or the password REDIS_URL carries, and every service's URL carries it.
+mapfile -d '' redis < <("$BIN/python" - <<'PYTHON'
+import os, sys
+from urllib.parse import quote, unquote, urlsplit
+url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+parts = urlsplit(url)
+userinfo, _, hostinfo = parts.netloc.rpartition("@")
+open_url = parts._replace(netloc=hostinfo).geturl()
+if userinfo:  # the URL has its credentials
+    locked, password, source = url, unquote(parts.password or ""), "REDIS_URL"
+elif os.environ.get("REDIS_PASSWORD"):
+    password, source = os.environ["REDIS_PASSWORD"], "REDIS_PASSWORD"
+    locked = parts._replace(netloc=f":{quote(password, safe='')}@{hostinfo}").geturl()
+else:
+    locked, password, source = url, "", ""
+sys.stdout.write("\0".join([parts.hostname or "127.0.0.1", str(parts.port or 6379), password,
+                            locked, open_url, source]) + "\0")
+PYTHON
+)
+wait $! || { say "cannot parse REDIS_URL"; exit 1; }
+redis_host=${redis[0]} redis_port=${redis[1]} redis_password=${redis[2]}
+ping_redis() {  # [password]: PONG, NOAUTH..., or nothing when no server answers
+  if [ -n "${1:-}" ]; then export REDISCLI_AUTH=$1; fi  # not on redis-cli's command line
+  redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null || true
+  unset REDISCLI_AUTH
 }
-trap stop_all EXIT INT TERM
-start() { "$@" & pids+=($!); }
-
-redis_port=$(python3 -c "from urllib.parse import urlparse; print(urlparse('$REDIS_URL').port or 6379)")
-if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-  mkdir -p .run/redis
-  # AOF and noeviction: accepted tasks survive a restart, and the broker never drops keys.
-  start redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$PWD/.run/redis" \
-    --appendonly yes --maxmemory-policy noeviction --save ''
+case ${redis[5]} in
+  REDIS_PASSWORD) redis_note="(password: REDIS_PASSWORD $(where REDIS_PASSWORD))" ;;
+  REDIS_URL) redis_note="(password: in REDIS_URL)" ;;
+  *) redis_note="(no password: set REDIS_PASSWORD)" ;;
+esac
+start_redis=""
+answer=$(ping_redis)
+if [ "$answer" = PONG ]; then
+  REDIS_URL=${redis[4]}
+  redis_note="(already running, without a password)"
+  say "the redis-server at $redis_host:$redis_port has no password: using it as it is (stop it" \
+      "and make run starts one that asks for REDIS_PASSWORD)"
+elif [ -n "$answer" ]; then
+  REDIS_URL=${redis[3]}
+  redis_note="(already running)"
+  if [ "$(ping_redis "$redis_password")" != PONG ]; then
+    say "the redis-server at $redis_host:$redis_port refuses REDIS_PASSWORD (or REDIS_URL's" \
+        "password): stop it, or set REDIS_URL to its address and password"
+    exit 1
+  fi
+else
+  REDIS_URL=${redis[3]}
+  case $redis_host in
+    127.0.0.1|localhost) start_redis=1 ;;
+    *) say "no redis-server answers at $redis_host:$redis_port (REDIS_URL); the services will retry" ;;
+  esac
 fi
-start bash -c 'cd sandbox_manager && exec "$0"/uvicorn main:app --host 127.0.0.1 --port 8000' "$BIN"
-start bash -c 'cd python-backend && exec "$0"/celery -A app.celery worker --loglevel INFO' "$BIN"
-# The design's command, on loopback; python-backend/gunicorn.conf.py adds worker_connections.
-start bash -c 'cd python-backend && exec "$0"/gunicorn --worker-class eventlet -w 1 \
-  --bind 127.0.0.1:8765 app:app' "$BIN"
-# Flower reads FLOWER_BASIC_AUTH from the environment: no password on the command line.
-start bash -c 'cd python-backend && exec "$0"/celery -A app.celery flower --address=127.0.0.1 \
-  --port=5555' "$BIN"
+export REDIS_URL
+if [ -n "$start_redis" ]; then
+  mkdir -p "$RUN_DIR/redis"
+  redis_dir=$(cd "$RUN_DIR/redis" && pwd)
+  # The password reaches redis-server on its standard input: never on a command line.
+  escaped=${redis_password//\\/\\\\}
+  redis_conf=${redis_password:+requirepass \"${escaped//\"/\\\"}\"}
+fi
 
-sleep 3
-cat <<TXT
+# A bad configuration stops here, with the services' own messages, not in a restart loop.
+(cd python-backend && "$BIN/python" -c 'from aios.settings import load_settings; load_settings()' \
+  && "$BIN/python" flowerconfig.py)
 
-AI-OS is starting (Ctrl-C stops everything):
-  web (REST + Socket.IO)  http://127.0.0.1:8765   health: /health
-  sandbox manager         http://127.0.0.1:8000   API docs: /docs
-  flower                  http://127.0.0.1:5555   login: ${FLOWER_BASIC_AUTH%%:*} (password in .env)
-  API token               AIOS_API_TOKEN in .env (${AIOS_API_TOKEN:0:6}...)
-
-TXT
-if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GROQ_API_KEY:-}${MISTRAL_API_KEY:-}${OPENAI_COMPATIBLE_BASE_URL:-}" ]; then
-  echo "No LLM provider is configured: chat tasks will fail until you set OPENAI_API_KEY,"
-  echo "ANTHROPIC_API_KEY, GROQ_API_KEY or MISTRAL_API_KEY, or"
-  echo "OPENAI_COMPATIBLE_BASE_URL for a local server such as Ollama, LM Studio or llama.cpp's"
-  echo "server, in .env. The echo and code task kinds work without one."
+services=(sandbox-manager worker web flower)
+[ -z "$start_redis" ] || services=(redis "${services[@]}")
+column() { printf '  %-23s %-30s %s\n' "$@"; }
+banner=$(
   echo
-fi
-wait -n "${pids[@]}"  # one process ended: stop the rest
+  echo "AI-OS is starting (Ctrl-C stops everything):"
+  column "web (REST + Socket.IO)" "http://127.0.0.1:$AIOS_WEB_PORT" "health: /health"
+  column "sandbox manager" "http://127.0.0.1:$AIOS_SANDBOX_MANAGER_PORT" "API docs: /docs"
+  column "flower" "http://127.0.0.1:$AIOS_FLOWER_PORT" \
+    "login: ${FLOWER_BASIC_AUTH%%:*} (password $(where FLOWER_BASIC_AUTH))"
+  column "redis" "$redis_host:$redis_port" "$redis_note"
+  column "API token" "AIOS_API_TOKEN $(where AIOS_API_TOKEN)" "(${AIOS_API_TOKEN:0:6}...)"
+  echo
+  if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GROQ_API_KEY:-}${MISTRAL_API_KEY:-}${OPENAI_COMPATIBLE_BASE_URL:-}" ]; then
+    echo "No LLM provider is configured: chat tasks will fail until you set OPENAI_API_KEY,"
+    echo "ANTHROPIC_API_KEY, GROQ_API_KEY or MISTRAL_API_KEY, or"
+    echo "OPENAI_COMPATIBLE_BASE_URL for a local server such as Ollama, LM Studio or llama.cpp's"
+    echo "server, in $ENV_FILE. The echo and code task kinds work without one."
+    echo
+  fi
+)
+
+# The supervisor takes over this process (Ctrl-C and SIGTERM reach it): it starts each service
+# in a session of its own (its pid is its process group's), restarts one that ends, and stops
+# them all. It takes redis's requirepass line out of its environment before it starts
+# anything, and gives it to redis-server on its standard input.
+export RUN_REDIS_CONF=${redis_conf:-} RUN_REDIS_DIR=${redis_dir:-} RUN_REDIS_PORT=$redis_port
+exec "$BIN/python" scripts/supervise.py "$banner" "${services[@]}"
