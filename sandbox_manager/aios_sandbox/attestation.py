@@ -51,6 +51,7 @@ def violations(report: dict, limits: Limits, network: str = "none") -> list[str]
         or abs(_cpu_quota(report) - limits.cpus) > 0.01,
         "nofile limit not in force": report.get("nofile") != [limits.nofile, limits.nofile],
         "fsize limit not in force": report.get("fsize") != [limits.fsize_mb * MiB] * 2,
+        "core dumps are not off": report.get("core") != [0, 0],
         "home is not the requested tmpfs": report.get("home_bytes") != limits.home_mb * MiB,
         "/tmp is not the requested tmpfs": report.get("tmp_bytes") != limits.tmp_mb * MiB,
         "docker socket is visible": bool(report.get("docker_socket")),

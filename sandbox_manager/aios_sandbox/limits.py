@@ -6,11 +6,16 @@ from typing import Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# Docker's smallest CPU quota: below it nano_cpus rounds to 0, which Docker takes as "no
+# limit", and the sandbox would fail the hardening check (the manager would stop serving).
+MIN_CPUS = 0.01
+
+
 class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     memory_mb: int = Field(default=256, ge=16)
-    cpus: float = Field(default=1.0, gt=0)
+    cpus: float = Field(default=1.0, ge=MIN_CPUS)
     pids: int = Field(default=64, ge=8)
     timeout_s: float = Field(default=10.0, gt=0)
     output_bytes: int = Field(default=1 << 20, gt=0)
@@ -34,10 +39,10 @@ class OutputCaps:
 class LimitOverrides(BaseModel):
     """What a request may ask for; anything left out takes the server default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     memory_mb: Optional[int] = Field(default=None, ge=16)
-    cpus: Optional[float] = Field(default=None, gt=0)
+    cpus: Optional[float] = Field(default=None, ge=MIN_CPUS)
     pids: Optional[int] = Field(default=None, ge=8)
     output_bytes: Optional[int] = Field(default=None, gt=0)
     nofile: Optional[int] = Field(default=None, ge=16)

@@ -81,17 +81,29 @@ class Launcher:
         self.spec_builder = spec_builder
         self.egress = Egress(client, settings)
         self._serial = itertools.count()
+        # Sandboxes being launched: the reaper leaves their containers and network alone,
+        # however short their TTL (a start can take longer than it).
+        self.launching: set[str] = set()
 
-    def labels(self, kind: str, owner: str, expires_at: float) -> dict[str, str]:
+    def labels(self, kind: str, owner: str, expires_at: float,
+               sandbox_id: str = "") -> dict[str, str]:
         return {LABEL: "1", "aios.manager": self.settings.manager_name,
-                "aios.instance": self.instance, "aios.kind": kind,
+                "aios.instance": self.instance, "aios.kind": kind, "aios.id": sandbox_id,
                 "aios.owner": owner[:128], "aios.expires_at": str(int(expires_at))}
 
     async def launch(self, limits: Limits, kind: str, owner: str, ttl_s: float,
                      network: str = "none") -> Sandbox:
-        now = time.time()
         sandbox_id = secrets.token_hex(8)
-        labels = self.labels(kind, owner, now + ttl_s)
+        self.launching.add(sandbox_id)
+        try:
+            return await self._launch(sandbox_id, limits, kind, owner, ttl_s, network)
+        finally:
+            self.launching.discard(sandbox_id)
+
+    async def _launch(self, sandbox_id: str, limits: Limits, kind: str, owner: str,
+                      ttl_s: float, network: str) -> Sandbox:
+        now = time.time()
+        labels = self.labels(kind, owner, now + ttl_s, sandbox_id)
         container_id, sock, route = await self._in_thread_cleaning_up_on_cancel(
             sandbox_id, limits, labels, network)
         channel = None

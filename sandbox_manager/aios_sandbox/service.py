@@ -4,7 +4,7 @@ import asyncio
 import base64
 import logging
 import time
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import AsyncIterator, Optional
 
 from .errors import AtCapacity, Conflict, EgressDisabled, Invalid, NotFound, TooLarge, Unavailable
@@ -27,6 +27,8 @@ class SandboxService:
         self.pool = WarmPool(launcher, settings.pool_size, settings.pool_max_age_s,
                              on_failure=self._note_failure)
         self.sessions: dict[str, Sandbox] = {}
+        self.creating = 0  # sessions being launched: they hold a place under the cap
+        self.starting: set[str] = set()  # launched sessions whose interpreter is starting
         self.active_runs = 0
         self.refusal: Optional[str] = None  # why we refuse to serve (fail closed)
         self.unverified: Optional[str] = "not checked yet"  # why no probe has passed yet
@@ -92,13 +94,17 @@ class SandboxService:
         self.pool.drop_expired()
         known = {s.container_id for s in self.sessions.values()}
         known |= {s.route.proxy_id for s in self.sessions.values() if s.route}
-        stale = [c["Id"] for c in await asyncio.to_thread(self.launcher.labelled)
-                 if int(c["Labels"].get("aios.expires_at", "0")) < now and c["Id"] not in known]
-        await asyncio.gather(*(self.launcher.remove(c) for c in stale))
+        starting = self.launcher.launching | self.starting  # however short their TTL
+
+        def stale(labels: dict) -> bool:
+            return int(labels.get("aios.expires_at", "0")) < now \
+                and labels.get("aios.id") not in starting
+
+        gone = [c["Id"] for c in await asyncio.to_thread(self.launcher.labelled)
+                if stale(c["Labels"]) and c["Id"] not in known]
+        await asyncio.gather(*(self.launcher.remove(c) for c in gone))
         live = {s.route.network for s in self.sessions.values() if s.route}
-        await self._remove_networks(
-            lambda net: int(net["Labels"].get("aios.expires_at", "0")) < now
-            and net["Name"] not in live)
+        await self._remove_networks(lambda net: stale(net["Labels"]) and net["Name"] not in live)
         if self.refusal or self.unverified:
             await self.verify_hardening()
 
@@ -121,6 +127,8 @@ class SandboxService:
 
     @asynccontextmanager
     async def _run_slot(self):
+        # Check and take in one step, with no await between them: the event loop runs
+        # nothing else in between, so concurrent runs cannot all pass the check.
         if self.active_runs >= self.settings.max_active_runs:
             raise AtCapacity(f"{self.active_runs} runs in progress (the cap); retry shortly")
         self.active_runs += 1
@@ -173,18 +181,37 @@ class SandboxService:
         ttl = ttl_s or self.settings.session_ttl_s
         if ttl > self.settings.max_session_ttl_s:
             raise Invalid(f"ttl_s must be at most {self.settings.max_session_ttl_s}")
-        if len(self.sessions) >= self.settings.max_sessions:
-            raise AtCapacity(f"{len(self.sessions)} sandboxes exist (the cap); delete one or "
-                             "retry later", retry_after_s=5)
-        sandbox = await self._launch(limits, "session", owner, ttl, network)
-        sandbox.idle_ttl_s = idle_ttl_s
+        with self._session_slot():
+            sandbox = await self._launch(limits, "session", owner, ttl, network)
+            sandbox.idle_ttl_s = idle_ttl_s
+            self.starting.add(sandbox.id)
+            try:
+                await request_reply(sandbox, {"op": "interpreter_start"})
+            except BaseException as exc:  # cancelled too: the sandbox would be nobody's
+                await asyncio.shield(self._destroy(sandbox))
+                if isinstance(exc, (SandboxLost, RunnerRefused)):
+                    raise Unavailable(f"the sandbox's interpreter did not start: {exc}") \
+                        from exc
+                raise
+            finally:
+                self.starting.discard(sandbox.id)
+            self.sessions[sandbox.id] = sandbox
+            return sandbox
+
+    @contextmanager
+    def _session_slot(self):
+        """A place under the session cap, taken before the launch's awaits (so concurrent
+        creates cannot all pass the check) and given back unless a session fills it."""
+        taken = len(self.sessions) + self.creating
+        if taken >= self.settings.max_sessions:
+            raise AtCapacity(f"{len(self.sessions)} sandboxes exist and {self.creating} are "
+                             f"being created (the cap is {self.settings.max_sessions}); "
+                             "delete one or retry later", retry_after_s=5)
+        self.creating += 1
         try:
-            await request_reply(sandbox, {"op": "interpreter_start"})
-        except (SandboxLost, RunnerRefused) as exc:
-            await self._destroy(sandbox)
-            raise Unavailable(f"the sandbox's interpreter did not start: {exc}") from exc
-        self.sessions[sandbox.id] = sandbox
-        return sandbox
+            yield
+        finally:
+            self.creating -= 1
 
     def get(self, sandbox_id: str) -> Sandbox:
         sandbox = self.sessions.get(sandbox_id)

@@ -40,6 +40,9 @@ def container_spec(settings: Settings, limits: Limits, labels: dict[str, str],
         ulimits=[
             Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
             Ulimit(name="fsize", soft=limits.fsize_mb * MiB, hard=limits.fsize_mb * MiB),
+            # No core dumps: a crash must not write the process's memory into the home
+            # tmpfs (or fill it); hard 0 too, so code inside cannot raise it again.
+            Ulimit(name="core", soft=0, hard=0),
         ],
         log_config={"type": "none"},  # output travels over the attached stream only
         environment={"HOME": settings.home, **(route.environment() if route else {})},

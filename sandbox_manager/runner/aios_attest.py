@@ -60,6 +60,7 @@ def attest():
         "docker_socket": any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock")),
         "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "fsize": list(resource.getrlimit(resource.RLIMIT_FSIZE)),
+        "core": list(resource.getrlimit(resource.RLIMIT_CORE)),
     }
     for key, paths in CGROUP_FILES.items():
         report[key] = read_first(paths)

@@ -205,6 +205,19 @@ mount -t tmpfs none /tmp 2>/dev/null && echo 'mounted' || echo 'mount refused'
     assert lines[5:] == ["su refused", "no sudo", "setuid refused", "mount refused"]
 
 
+def test_a_crash_leaves_no_core_dump(api):
+    code = """
+ulimit -c unlimited 2>/dev/null && echo 'raised' || echo 'refused'
+echo "$(ulimit -c) $(ulimit -Hc)"
+python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGSEGV)' 2>/dev/null
+echo "crashed $?"
+find . /tmp -maxdepth 1 -name 'core*' | wc -l
+"""
+    lines = run(api, code, language="bash")["stdout"].splitlines()
+    assert lines == ["refused", "0 0", "crashed 139", "0"], \
+        "RLIMIT_CORE is 0, soft and hard: a crash writes no memory image to the home"
+
+
 @pytest.mark.parametrize("code", ["import sys\nwhile True: sys.stdout.write('x' * 4096)",
                                   "import sys\nwhile True: sys.stderr.write('é' * 4096)"])
 def test_output_flood_is_capped(api, code):

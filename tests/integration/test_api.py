@@ -122,12 +122,32 @@ def test_a_busy_session_answers_409(api, session):
     ('{"language": "python", "code": "1", "limits": {"memory_mb": 999999}}', 422, "invalid_request"),
     ('{"language": "python", "code": "1", "files": {"../escape": "x"}}', 400, "bad_path"),
     ('{"language": "python", "code": "1", "files": {"/etc/x": "x"}}', 400, "bad_path"),
+    # Found by schemathesis-style fuzzing: each was a 500 (or worse) before.
+    ('{"language": "python", "code": "\\ud800"}', 422, "invalid_request"),
+    ('{"language": "python", "code": "1", "stdin": "\\udfff"}', 422, "invalid_request"),
+    ('{"language": "python", "code": "1", "files": {"a.txt": "\\ud800"}}', 422, "invalid_request"),
+    ('{"language": "python", "code": "1", "timeout_s": Infinity}', 422, "invalid_request"),
+    ('{"language": "python", "code": "1", "limits": {"cpus": 1e-300}}', 422, "invalid_request"),
 ])
 def test_bad_run_requests_get_a_clear_json_error(api, body, status, code):
     response = api.post("/v1/run", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
+
+
+def test_a_request_cannot_take_the_manager_down(api, manager):
+    # cpus that round to nano_cpus=0 meant "no CPU limit": the sandbox failed the hardening
+    # check and the whole manager refused to serve (503) until the next probe.
+    tiny = api.post("/v1/sandboxes", json={"limits": {"cpus": 1e-9}})
+    assert tiny.status_code == 422, tiny.text
+    assert httpx.get(manager.url + "/health").json()["checks"]["hardening"]["ok"]
+    # A non-finite idle TTL made a session whose description is not JSON: a 500, and every
+    # later GET /v1/sandboxes a 500 too, until the session expired.
+    endless = api.post("/v1/sandboxes", content='{"idle_ttl_s": Infinity}',
+                       headers={"content-type": "application/json"})
+    assert endless.status_code == 422, endless.text
+    assert api.get("/v1/sandboxes").status_code == 200
 
 
 def test_oversize_input_is_413(api, manager):
@@ -150,6 +170,10 @@ def test_wrong_content_type_and_unknown_routes(api):
     assert api.get("/v1/sandboxes/does-not-exist").status_code == 404
     assert api.post("/v1/sandboxes/nope/exec", json={"cmd": ["true"]}).status_code == 404
     assert api.post("/v1/sandboxes", json={"ttl_s": 10**9}).status_code == 422
+    no_path = api.put("/v1/sandboxes/nope/files", content=b"raw bytes are fine")
+    assert no_path.status_code == 422, "a missing ?path= is not a media type problem"
+    wrong_method = api.request("TRACE", "/v1/sandboxes")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
 
 
 def test_exec_needs_code_or_cmd(api, session):
@@ -202,6 +226,84 @@ def test_caps_answer_429_with_retry_after(spawn_manager):
     slow.join()
     assert refused.status_code == 429 and "retry-after" in refused.headers
     assert run(api, "print(1)")["stdout"] == "1\n"
+
+
+def burst(manager, method: str, path: str, bodies: list[dict]) -> list[httpx.Response]:
+    """The requests at once, each from its own thread and connection."""
+    start, answers = threading.Barrier(len(bodies)), [None] * len(bodies)
+
+    def send(i):
+        with manager.client() as client:
+            start.wait()
+            answers[i] = client.request(method, path, json=bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_concurrent_creates_never_pass_the_session_cap(spawn_manager):
+    capped = spawn_manager(max_sessions=2)
+    most, stop = [0], threading.Event()
+
+    def watch():  # the most session containers that ever existed at once
+        while not stop.is_set():
+            most[0] = max(most[0], len(capped.containers(**{"aios.kind": "session"})))
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        answers = burst(capped, "POST", "/v1/sandboxes", [{"owner": f"race-{i}"} for i in range(8)])
+    finally:
+        stop.set()
+        watcher.join()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] * 2 + [429] * 6, [a.text for a in answers]
+    for refused in (a for a in answers if a.status_code == 429):
+        assert int(refused.headers["retry-after"]) > 0
+        assert refused.json()["error"]["code"] == "at_capacity"
+    assert most[0] <= 2, f"{most[0]} session containers existed at once; the cap is 2"
+    api = capped.client()
+    assert len(api.get("/v1/sandboxes").json()["sandboxes"]) == 2
+    for created in (a.json()["id"] for a in answers if a.status_code == 201):
+        assert api.delete(f"/v1/sandboxes/{created}").status_code == 204
+    assert api.post("/v1/sandboxes", json={}).status_code == 201, "deleting frees the slots"
+
+
+def test_a_failed_create_gives_its_slot_back(spawn_manager):
+    # Docker refuses more CPUs than the host has: the create fails after the cap check.
+    capped = spawn_manager(max_sessions=1, maxima__cpus=100000)
+    api = capped.client()
+    for _ in range(3):
+        failed = api.post("/v1/sandboxes", json={"limits": {"cpus": 99999}})
+        assert failed.status_code == 503, failed.text
+    assert api.post("/v1/sandboxes", json={}).status_code == 201
+
+
+def test_concurrent_runs_never_pass_the_run_cap(spawn_manager):
+    capped = spawn_manager(max_active_runs=2)
+    body = {"language": "python", "code": "import time; time.sleep(2); print('ran')"}
+    answers = burst(capped, "POST", "/v1/run", [body] * 8)
+    assert sorted(a.status_code for a in answers) == [200] * 2 + [429] * 6
+    assert all(a.json()["stdout"] == "ran\n" for a in answers if a.status_code == 200)
+    assert all("retry-after" in a.headers for a in answers if a.status_code == 429)
+    counts = httpx.get(capped.url + "/health").json()["counts"]
+    assert counts["active_runs"] == 0
+
+
+def test_a_session_that_expires_while_starting_is_not_reaped_mid_launch(spawn_manager):
+    # Found by schemathesis: a TTL shorter than the start (1% of a CPU takes seconds) let the
+    # reaper remove the half-started container as stale: 503 "sandbox did not start".
+    manager = spawn_manager()
+    api = manager.client()
+    created = api.post("/v1/sandboxes", json={"ttl_s": 0.001, "limits": {"cpus": 0.01}})
+    assert created.status_code == 201, created.text
+    assert api.get(f"/v1/sandboxes/{created.json()['id']}").status_code == 404, "expired"
+    manager.wait_for(lambda: not manager.containers(), 10, "the reaper to remove it")
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -18,10 +18,17 @@ TOKEN = "fail-closed-token-" + secrets.token_hex(8)
 
 
 def engine_that_drops(flag: str):
-    """A container spec as an engine that silently ignores one setting would apply it."""
+    """A container spec as an engine that silently ignores one setting would apply it
+    ("ulimit:NAME": one entry of the ulimits list)."""
     def spec(settings, limits, labels, route=None):
         built = container_spec(settings, limits, labels, route)
-        built.pop(flag)
+        kind, _, name = flag.partition(":")
+        if kind == "ulimit":
+            kept = [u for u in built["ulimits"] if u["Name"] != name]
+            assert len(kept) == len(built["ulimits"]) - 1, f"no {name} ulimit to drop"
+            built["ulimits"] = kept
+        else:
+            built.pop(flag)
         return built
     return spec
 
@@ -32,6 +39,7 @@ def engine_that_drops(flag: str):
     ("security_opt", "no-new-privileges is off"),
     ("pids_limit", "pids limit not in force"),
     ("network_disabled", "has a network interface besides loopback"),
+    ("ulimit:core", "core dumps are not off"),  # dockerd's default: soft 0, hard unlimited
 ])
 def test_a_dropped_restriction_stops_all_runs(docker_client, flag, named):
     name = "it-closed-" + secrets.token_hex(3)

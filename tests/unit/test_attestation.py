@@ -15,6 +15,7 @@ def good_report() -> dict:
         "memory_limit": str(LIMITS.memory_mb * MiB), "memsw_limit": str(LIMITS.memory_mb * MiB),
         "pids_max": str(LIMITS.pids), "cpu_quota": "100000", "cpu_period": "100000",
         "nofile": [LIMITS.nofile] * 2, "fsize": [LIMITS.fsize_mb * MiB] * 2,
+        "core": [0, 0],
         "home_bytes": LIMITS.home_mb * MiB, "tmp_bytes": LIMITS.tmp_mb * MiB,
         "swap_devices": 0, "docker_socket": False,
     }
@@ -36,6 +37,9 @@ def test_a_fully_hardened_sandbox_passes():
     ({"cpu_quota": "-1"}, "cpu quota not in force"),
     ({"nofile": [1048576, 1048576]}, "nofile limit not in force"),
     ({"fsize": [-1, -1]}, "fsize limit not in force"),
+    ({"core": [0, -1]}, "core dumps are not off"),  # soft 0 only: code could raise it again
+    ({"core": [-1, -1]}, "core dumps are not off"),
+    ({"core": None}, "core dumps are not off"),  # a supervisor that does not report it
     ({"home_bytes": 12 * 1024 * MiB}, "home is not the requested tmpfs"),
     ({"docker_socket": True}, "docker socket is visible"),
 ])

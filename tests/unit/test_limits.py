@@ -29,3 +29,22 @@ def test_overrides_reject_unknown_fields_and_nonsense():
         LimitOverrides(network=True)
     with pytest.raises(ValueError):
         LimitOverrides(memory_mb=1)
+
+
+@pytest.mark.parametrize("cpus", [0.001, 1e-300, 0.0099])
+def test_a_cpu_share_docker_would_not_enforce_is_refused(cpus):
+    # Docker's smallest quota is 0.01 CPU; below it nano_cpus rounds to 0, which means
+    # "no limit": the sandbox would fail the hardening check and the manager stop serving.
+    with pytest.raises(ValueError):
+        LimitOverrides(cpus=cpus)
+    with pytest.raises(ValueError):
+        Limits(cpus=cpus)
+    assert LimitOverrides(cpus=0.01).cpus == 0.01
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_limits_are_finite_numbers(value):
+    with pytest.raises(ValueError):
+        LimitOverrides(cpus=value)
+    with pytest.raises(ValueError):
+        Limits(timeout_s=value)

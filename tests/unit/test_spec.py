@@ -19,9 +19,14 @@ def test_every_hardening_is_asked_for():
     assert s["read_only"] is True and set(s["tmpfs"]) == {"/home/sandboxuser", "/tmp"}
     assert s["mem_limit"] == s["memswap_limit"] == 256 << 20
     assert s["pids_limit"] == 64 and s["nano_cpus"] == 10**9
-    assert {u["Name"] for u in s["ulimits"]} == {"nofile", "fsize"}
+    assert {u["Name"] for u in s["ulimits"]} == {"nofile", "fsize", "core"}
     assert "volumes" not in s and "mounts" not in s and "privileged" not in s
     assert "runtime" not in s
+
+
+def test_core_dumps_are_off_and_cannot_be_turned_back_on():
+    core = [u for u in spec()["ulimits"] if u["Name"] == "core"]
+    assert [(u["Soft"], u["Hard"]) for u in core] == [(0, 0)], "soft and hard both 0"
 
 
 def test_optional_oci_runtime():

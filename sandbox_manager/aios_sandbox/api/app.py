@@ -9,6 +9,7 @@ import docker
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import AtCapacity, ServiceError
@@ -18,8 +19,11 @@ from ..settings import Settings, load_settings
 from ..spec import container_spec
 from . import health, runs, sandboxes
 from .auth import require_token
+from .responses import AUTHENTICATED
+from .schemas import document_settings
 
 log = logging.getLogger("aios_sandbox")
+ROUTERS = (health.router, runs.router, sandboxes.router)
 
 
 def error_body(code: str, message: str, **extra) -> dict:
@@ -48,10 +52,21 @@ def create_app(settings: Optional[Settings] = None,
     app = FastAPI(title="AI-OS sandbox manager", version="1.0", lifespan=lifespan)
     app.state.settings = settings
     app.include_router(health.router)
-    app.include_router(runs.router, dependencies=[Depends(require_token)])
-    app.include_router(sandboxes.router, dependencies=[Depends(require_token)])
+    app.include_router(runs.router, dependencies=[Depends(require_token)],
+                       responses=AUTHENTICATED)
+    app.include_router(sandboxes.router, dependencies=[Depends(require_token)],
+                       responses=AUTHENTICATED)
     install_error_handlers(app)
     install_body_cap(app, settings.max_request_bytes)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:  # FastAPI's, with this server's maxima and languages written in
+        fresh = app.openapi_schema is None
+        schema = generate_openapi()
+        if fresh:
+            document_settings(schema, settings)
+        return schema
+    app.openapi = openapi
     return app
 
 
@@ -69,7 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError):
         errors = exc.errors()
         content_type = request.headers.get("content-type", "")
-        if request.method in ("POST", "PUT") and not content_type.startswith("application/json"):
+        about_the_body = any(e["loc"][:1] == ("body",) for e in errors)
+        if about_the_body and not content_type.startswith("application/json"):
             return JSONResponse(error_body("unsupported_media_type",
                                            "send the body as JSON (Content-Type: application/json)"),
                                 415)
@@ -82,12 +98,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        headers = dict(exc.headers or {})
+        methods = allowed_methods(request) if exc.status_code == 405 else []
+        if methods:  # RFC 9110: a 405's Allow lists every method the path has
+            headers["Allow"] = ", ".join(methods)
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal", "internal error; see the manager's log"), 500)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches (Starlette names only the first's)."""
+    path = request.scope["path"]
+    return sorted({method for router in ROUTERS for route in router.routes
+                   if isinstance(route, APIRoute) and route.path_regex.match(path)
+                   for method in route.methods})
 
 
 def install_body_cap(app: FastAPI, limit: int) -> None:

@@ -24,7 +24,9 @@ def _docker_checks(client, image: str) -> dict:
     return {"docker": {"ok": True}, "image": {"ok": True, "name": image}}
 
 
-@router.get("/health", summary="Liveness and readiness (no token needed)")
+@router.get("/health", summary="Liveness and readiness (no token needed)", responses={
+    503: {"description": "not ready: the same body, `status` \"unavailable\" and the failing "
+                         "check named", "content": {"application/json": {"schema": {}}}}})
 async def health(request: Request):
     state = request.app.state
     started = time.perf_counter()

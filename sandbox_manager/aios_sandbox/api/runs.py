@@ -6,6 +6,7 @@ from ..errors import Invalid
 from ..execution import run_request
 from ..languages import UnknownLanguage, get_language
 from ..limits import LimitExceeded, resolve
+from .responses import JSON_BODY, NDJSON, errors
 from .schemas import RunIn, check_sizes, file_bytes
 from .streaming import respond
 
@@ -26,7 +27,8 @@ def limits_or_422(settings, overrides, timeout_s):
         raise Invalid(str(exc), limits=exc.fields) from exc
 
 
-@router.post("/run", summary="Run code once in a fresh sandbox")
+@router.post("/run", summary="Run code once in a fresh sandbox",
+             responses={**NDJSON, **JSON_BODY, **errors(403, 429, 503)})
 async def run_once(body: RunIn, request: Request, stream: bool = False):
     settings = request.app.state.settings
     language = language_or_422(body.language)

@@ -7,14 +7,19 @@ from ..execution import run_request
 from ..limits import LimitExceeded
 from ..paths import check_relative_path
 from .runs import language_or_422, limits_or_422
+from .responses import JSON_BODY, NDJSON, errors
 from .schemas import ExecIn, SandboxIn, check_sizes
 from .streaming import respond
 
 router = APIRouter(prefix="/v1/sandboxes", tags=["sandboxes"])
 PATH = Query(description="file path relative to the sandbox home", max_length=1024)
+BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+RAW_BODY = {"requestBody": {"description": "the file's bytes, any bytes", "content": BYTES}}
+RAW_FILE = {200: {"description": "the file's bytes", "content": BYTES}}
 
 
-@router.post("", status_code=201, summary="Create a session sandbox")
+@router.post("", status_code=201, summary="Create a session sandbox",
+             responses={**JSON_BODY, **errors(403, 429, 503)})
 async def create(body: SandboxIn, request: Request):
     settings = request.app.state.settings
     limits = limits_or_422(settings, body.limits, body.timeout_s)
@@ -28,18 +33,21 @@ async def list_all(request: Request):
     return {"sandboxes": [s.describe() for s in request.app.state.service.sessions.values()]}
 
 
-@router.get("/{sandbox_id}", summary="Inspect a session sandbox")
+@router.get("/{sandbox_id}", summary="Inspect a session sandbox",
+            responses=errors(404, 422))
 async def inspect(sandbox_id: str, request: Request):
     return request.app.state.service.get(sandbox_id).describe()
 
 
-@router.delete("/{sandbox_id}", status_code=204, summary="Destroy a session sandbox")
+@router.delete("/{sandbox_id}", status_code=204, summary="Destroy a session sandbox",
+               responses=errors(404, 422))
 async def destroy(sandbox_id: str, request: Request):
     await request.app.state.service.destroy(sandbox_id)
     return Response(status_code=204)
 
 
-@router.post("/{sandbox_id}/exec", summary="Run code or a command in a session sandbox")
+@router.post("/{sandbox_id}/exec", summary="Run code or a command in a session sandbox",
+             responses={**NDJSON, **JSON_BODY, **errors(404, 409, 429, 503)})
 async def exec_in(sandbox_id: str, body: ExecIn, request: Request, stream: bool = False):
     settings = request.app.state.settings
     service = request.app.state.service
@@ -55,13 +63,15 @@ async def exec_in(sandbox_id: str, body: ExecIn, request: Request, stream: bool 
     return await respond(request, service.exec(sandbox_id, run, body.network), stream)
 
 
-@router.post("/{sandbox_id}/reset", summary="Restart the live interpreter (files stay)")
+@router.post("/{sandbox_id}/reset", summary="Restart the live interpreter (files stay)",
+             responses=errors(404, 409, 422, 503))
 async def reset(sandbox_id: str, request: Request):
     await request.app.state.service.reset(sandbox_id)
     return request.app.state.service.get(sandbox_id).describe()
 
 
-@router.put("/{sandbox_id}/files", status_code=204, summary="Upload one file (raw body)")
+@router.put("/{sandbox_id}/files", status_code=204, summary="Upload one file (raw body)",
+            responses=errors(400, 404, 409, 422, 503), openapi_extra=RAW_BODY)
 async def upload(sandbox_id: str, request: Request, path: str = PATH):
     service = request.app.state.service
     service.get(sandbox_id)
@@ -77,7 +87,7 @@ async def upload(sandbox_id: str, request: Request, path: str = PATH):
 
 
 @router.get("/{sandbox_id}/files", summary="Download one file (raw body)",
-            response_class=Response)
+            response_class=Response, responses={**RAW_FILE, **errors(400, 404, 409, 422, 503)})
 async def download(sandbox_id: str, request: Request, path: str = PATH):
     check_relative_path(path)
     data = await request.app.state.service.get_file(sandbox_id, path)

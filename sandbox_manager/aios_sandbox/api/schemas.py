@@ -7,6 +7,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import Invalid, TooLarge
+from ..languages import LANGUAGES
 from ..limits import LimitOverrides
 from ..paths import check_relative_path
 from ..settings import Settings
@@ -19,7 +20,43 @@ NETWORK = Field(default="none", description="`none`: no network at all; `egress`
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Finite numbers only: the body parser takes `Infinity` and `NaN`, which no answer can
+    # carry back (JSON has no such numbers).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data):
+        # JSON may spell a lone UTF-16 surrogate ("\ud800"): not text, and no UTF-8 for it.
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"{where or 'the body'}: a lone surrogate (\\ud800-\\udfff) "
+                             "is not valid Unicode")
+        return data
+
+
+def _lone_surrogate(value, where: str = "") -> Optional[str]:
+    """Where in a parsed JSON value a string or key is not encodable text (the path of
+    what holds it, so the answer never carries the surrogate itself); None if nowhere."""
+    if isinstance(value, str):
+        return where if not _encodable(value) else None
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and not _encodable(key):
+            return where
+        found = _lone_surrogate(item, f"{where}/{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class FileData(Body):
@@ -68,6 +105,25 @@ class ExecIn(Body):
         if self.code is not None and self.language is None:
             raise ValueError("`code` needs a `language`")
         return self
+
+
+def document_settings(openapi: dict, settings: Settings) -> None:
+    """Writes this server's bounds into the request schemas of /openapi.json: the maxima of
+    the limits, timeout_s and ttl_s, and the known languages (all refused with 422 past them)."""
+    schemas = openapi["components"]["schemas"]
+
+    def bound(model: str, field: str, **keywords) -> None:
+        prop = schemas[model]["properties"][field]
+        branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
+        branches[0].update(keywords)
+
+    for field in LimitOverrides.model_fields:
+        bound("LimitOverrides", field, maximum=getattr(settings.maxima, field))
+    for model in ("RunIn", "SandboxIn", "ExecIn"):
+        bound(model, "timeout_s", maximum=settings.maxima.timeout_s)
+    bound("SandboxIn", "ttl_s", maximum=settings.max_session_ttl_s)
+    for model in ("RunIn", "ExecIn"):
+        bound(model, "language", enum=sorted(LANGUAGES))
 
 
 def file_bytes(files: dict[str, FileContent]) -> dict[str, bytes]:
