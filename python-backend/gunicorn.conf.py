@@ -34,6 +34,9 @@ bind = ["127.0.0.1:8765"]
 # gunicorn's default, 1000, silently hangs client 1,001 and every health check after it.
 worker_connections = _connections
 loglevel = _log_level.lower()
+# On SIGTERM, open WebSockets would hold the worker for gunicorn's 30 s default: clients
+# reconnect and resume from their last event anyway, so a restart waits 5 s at most.
+graceful_timeout = 5
 
 
 # The design runs eventlet on gunicorn < 26 (pinned); their deprecation notices say nothing a

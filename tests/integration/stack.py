@@ -65,7 +65,8 @@ def backend_env(redis_url: str, manager, **extra) -> dict:
     env.update(AIOS_API_TOKEN=API_TOKEN, SECRET_KEY=secrets.token_hex(16), REDIS_URL=redis_url,
                SANDBOX_MANAGER_URL=manager.url, SANDBOX_MANAGER_TOKEN=manager.token,
                PYTHONPATH=str(BACKEND), AIOS_WATCHDOG_INTERVAL_S="1",
-               AIOS_HEARTBEAT_INTERVAL_S="1", AIOS_HEARTBEAT_TTL_S="4")
+               AIOS_HEARTBEAT_INTERVAL_S="1", AIOS_HEARTBEAT_TTL_S="4",
+               AIOS_WORKER_GRACE_S="3")  # a worker stopped mid-task hands it back soon
     env.update({k.upper() if k.isupper() else f"AIOS_{k.upper()}": str(v)
                 for k, v in extra.items()})
     return env
