@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements-dev.txt constraints.txt sandbox_manager/requirements.txt python-backend/requirements.txt
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit bench images compose-smoke clean
+.PHONY: install run test lint unit bench images compose-smoke clean
 
 install: $(STAMP)  ## one virtual environment with every service's and the tests' pinned requirements
 
@@ -20,8 +20,12 @@ $(STAMP): $(REQUIREMENTS)
 run: install  ## start the whole stack natively (redis, sandbox manager, worker, web, flower); Ctrl-C stops it
 	scripts/with-services.sh scripts/run.sh
 
-test: install  ## the whole suite on real services (dockerd, the sandbox image), then the compose smoke
+test: install  ## the linter, then the whole suite on real services (dockerd, the sandbox image), then the compose smoke
+	$(PY) -m ruff check .
 	scripts/with-services.sh bash -c 'scripts/build-images.sh && scripts/ensure-aimock.sh && $(PY) -m pytest $(PYTEST_ARGS) && scripts/compose-smoke.sh'
+
+lint: install  ## ruff over the whole project (settings in ruff.toml)
+	$(PY) -m ruff check .
 
 unit: install  ## the unit tests alone: no services needed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

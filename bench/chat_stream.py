@@ -47,9 +47,11 @@ def pipeline(web_url: str, reps: int):
         ack = listener.call("task:submit", {"kind": "chat", "input": {
             "messages": MESSAGES, "model": MODEL}})
         task_id = ack["task_id"]
-        listener.wait_for(lambda l: any(e["type"] == "token" for e in l.of(task_id)), 30)
+        listener.wait_for(lambda got, task_id=task_id: any(
+            e["type"] == "token" for e in got.of(task_id)), 30)
         t_first = time.perf_counter()
-        listener.wait_for(lambda l: any(e["type"] == "result" for e in l.of(task_id)), 60)
+        listener.wait_for(lambda got, task_id=task_id: any(
+            e["type"] == "result" for e in got.of(task_id)), 60)
         ended = time.perf_counter()
         tokens = [e["data"]["text"] for e in listener.of(task_id) if e["type"] == "token"]
         assert "".join(tokens) == FULL_TEXT, "token events must add up to the full text"

@@ -114,7 +114,8 @@ def idle_sessions_case(client, count):
     rows = {}
     try:
         with manager.client(timeout=120) as http:
-            ids = [http.post("/v1/sandboxes", json={"owner": f"bench-{i}", "ttl_s": 900}).json()["id"]
+            ids = [http.post("/v1/sandboxes",
+                             json={"owner": f"bench-{i}", "ttl_s": 900}).json()["id"]
                    for i in range(count)]
             time.sleep(2)  # let every interpreter settle
             rows["nothing imported"] = (*per_session(manager, ids), health_ms(manager.url))

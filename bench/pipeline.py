@@ -50,7 +50,7 @@ def rest_round_trip(rest: "EchoSubmitter", listener: TaskListener) -> float:
     started = time.perf_counter()
     rest.submit(task_id)
     listener.call("task:subscribe", {"task_id": task_id, "after": 0})
-    listener.wait_for(lambda l: any(e["type"] == "result" for e in l.of(task_id)), 10)
+    listener.wait_for(lambda got: any(e["type"] == "result" for e in got.of(task_id)), 10)
     return (time.perf_counter() - started) * 1000
 
 
@@ -115,7 +115,8 @@ def throughput_api(web, redis_url, n, threads=8):
         pipe = store.pipeline()
         for task_id in pending:
             pipe.hget(f"aios:task:{task_id}", "status")
-        pending = [t for t, status in zip(pending, pipe.execute()) if status != "succeeded"]
+        pending = [t for t, status in zip(pending, pipe.execute(), strict=True)
+                   if status != "succeeded"]
         time.sleep(0.02)
     return n / (time.perf_counter() - started)
 
@@ -173,14 +174,14 @@ def event_latency(web, env, reps):
     ack = listener.call("task:submit", {"kind": "code", "input": {
         "language": "bash", "code": "sleep 60", "timeout_s": 90}})
     task_id = ack["task_id"]
-    listener.wait_for(lambda l: any(e["type"] == "status" and e["data"]["status"] == "running"
-                                    for e in l.of(task_id)), 20)
+    listener.wait_for(lambda got: any(e["type"] == "status" and e["data"]["status"] == "running"
+                                      for e in got.of(task_id)), 20)
     seq = len(listener.of(task_id))
     samples = []
     for i in range(reps):
         started = time.perf_counter()
         events.append(task_id, "log", {"text": f"{i}\n"})
-        listener.wait_for(lambda l, n=seq + i + 1: len(l.of(task_id)) >= n, 10)
+        listener.wait_for(lambda got, n=seq + i + 1: len(got.of(task_id)) >= n, 10)
         samples.append((time.perf_counter() - started) * 1000)
     listener.call("task:cancel", {"task_id": task_id})
     listener.wait_final(task_id)
@@ -226,7 +227,7 @@ def main():
     print(f"| (b) REST submit -> result event (echo) | {p50(rest):.2f} | {p90(rest):.2f} | "
           f"<= 3 x (a): {p50(rest) / p50(raw):.2f} x |")
     print(f"| (e) worker emit -> client | {p50(latency):.2f} | {p90(latency):.2f} | <= 5 ms |")
-    api_rates, raw_rates = zip(*rates)
+    api_rates, raw_rates = zip(*rates, strict=True)
     ratios = [api / raw for api, raw in rates]
     print(f"\n| throughput ({args.tasks} tasks, {args.rounds} alternated rounds) "
           "| median tasks/s | rounds |\n|---|---:|---|")

@@ -4,7 +4,11 @@ while it keeps dying; 1 s again once it ran 60 s), and on Ctrl-C or SIGTERM stop
 the doors first. Usage: supervise.py BANNER SERVICE...; redis's requirepass line comes in
 RUN_REDIS_CONF and is taken out of the environment before anything starts."""
 
-import os, signal, subprocess, sys, time
+import os
+import signal
+import subprocess
+import sys
+import time
 
 RESTART_MAX_S, STABLE_S, STOP_GRACE_S, BANNER_AFTER_S = 30, 60, 10, 3
 # The worker lets its running tasks go on for AIOS_WORKER_GRACE_S after SIGTERM, then hands

@@ -57,13 +57,17 @@ class Settings(BaseSettings):
     llm_cache_ttl_s: int = Field(validation_alias="AIOS_LLM_CACHE_TTL_S", default=3600, gt=0)
     aios_llm_fallback: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)  # records and event logs
-    task_soft_time_limit_s: int = Field(validation_alias="AIOS_TASK_SOFT_TIME_LIMIT_S", default=900, gt=0)
+    # how long task records and their event logs are kept
+    task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)
+    task_soft_time_limit_s: int = Field(validation_alias="AIOS_TASK_SOFT_TIME_LIMIT_S",
+                                        default=900, gt=0)
     task_time_limit_s: int = Field(validation_alias="AIOS_TASK_TIME_LIMIT_S", default=960, gt=0)
     task_max_attempts: int = Field(validation_alias="AIOS_TASK_MAX_ATTEMPTS", default=3, ge=1)
-    heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S", default=2.0, gt=0)
+    heartbeat_interval_s: float = Field(validation_alias="AIOS_HEARTBEAT_INTERVAL_S",
+                                        default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(validation_alias="AIOS_HEARTBEAT_TTL_S", default=8.0, gt=0)
-    watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S", default=3.0, gt=0)
+    watchdog_interval_s: float = Field(validation_alias="AIOS_WATCHDOG_INTERVAL_S",
+                                       default=3.0, gt=0)
     # new tasks are refused (503) while Redis uses this share of its maxmemory, so that the
     # tasks in progress can still log and end
     redis_high_water: float = Field(validation_alias="AIOS_REDIS_HIGH_WATER", default=0.9,
@@ -98,20 +102,24 @@ class Settings(BaseSettings):
 
     # MCP servers whose tools the agent may use: a JSON file in the mcpServers format
     aios_mcp_config: Optional[str] = None
-    mcp_call_timeout_s: float = Field(validation_alias="AIOS_MCP_CALL_TIMEOUT_S", default=60.0, gt=0)
+    mcp_call_timeout_s: float = Field(validation_alias="AIOS_MCP_CALL_TIMEOUT_S",
+                                      default=60.0, gt=0)
 
     # The agent and its tools
     agent_max_steps: int = Field(validation_alias="AIOS_AGENT_MAX_STEPS", default=12, ge=1, le=100)
     agent_max_seconds: float = Field(validation_alias="AIOS_AGENT_MAX_SECONDS", default=600.0, gt=0)
     agent_max_tokens: int = Field(validation_alias="AIOS_AGENT_MAX_TOKENS", default=200_000, gt=0)
-    agent_session_ttl_s: int = Field(validation_alias="AIOS_AGENT_SESSION_TTL_S", default=86400, gt=0)
+    agent_session_ttl_s: int = Field(validation_alias="AIOS_AGENT_SESSION_TTL_S",
+                                     default=86400, gt=0)
     # a conversation's sandbox (files, packages, interpreter state) goes after this long unused
     agent_sandbox_idle_s: float = Field(validation_alias="AIOS_AGENT_SANDBOX_IDLE_S",
                                         default=1800.0, gt=0)
-    tool_result_max_chars: int = Field(validation_alias="AIOS_TOOL_RESULT_MAX_CHARS", default=20_000, gt=0)
+    tool_result_max_chars: int = Field(validation_alias="AIOS_TOOL_RESULT_MAX_CHARS",
+                                       default=20_000, gt=0)
     chromium_path: str = Field(validation_alias="AIOS_CHROMIUM_PATH", default="/usr/bin/chromium")
     browse_timeout_s: float = Field(validation_alias="AIOS_BROWSE_TIMEOUT_S", default=20.0, gt=0)
-    browse_max_page_bytes: int = Field(validation_alias="AIOS_BROWSE_MAX_PAGE_BYTES", default=5 << 20, gt=0)
+    browse_max_page_bytes: int = Field(validation_alias="AIOS_BROWSE_MAX_PAGE_BYTES",
+                                       default=5 << 20, gt=0)
     # host or host:port entries the browser may reach although they are loopback/private
     aios_browse_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -139,7 +147,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _uploads_are_readable(self) -> "Settings":
         from .files.roots import FileRoots
-        if not FileRoots(self.aios_file_roots).contains(Path(os.path.realpath(self.aios_upload_dir))):
+        upload_dir = Path(os.path.realpath(self.aios_upload_dir))
+        if not FileRoots(self.aios_file_roots).contains(upload_dir):
             raise ValueError(f"AIOS_UPLOAD_DIR ({self.aios_upload_dir}) must be inside one of "
                              f"AIOS_FILE_ROOTS ({', '.join(self.aios_file_roots)})")
         return self

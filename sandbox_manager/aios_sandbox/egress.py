@@ -101,7 +101,8 @@ class Egress:
             command=self.proxy_command(), environment={"PYTHONPATH": "/opt/aios/lib"},
             user=f"{s.uid}:{s.uid}", labels=labels, network=s.egress_bridge,
             cap_drop=["ALL"], security_opt=["no-new-privileges:true"], read_only=True,
-            mem_limit=64 * MiB, memswap_limit=64 * MiB, pids_limit=4 * s.egress_max_connections + 16,
+            mem_limit=64 * MiB, memswap_limit=64 * MiB,
+            pids_limit=4 * s.egress_max_connections + 16,
             nano_cpus=int(1e9), log_config={"type": "json-file", "config": {"max-size": "1m"}},
             detach=True)
 

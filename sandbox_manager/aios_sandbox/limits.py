@@ -25,7 +25,8 @@ class Limits(BaseModel):
     tmp_mb: int = Field(default=64, ge=1)
 
     def exceeding(self, maxima: "Limits") -> list[str]:
-        return [name for name in type(self).model_fields if getattr(self, name) > getattr(maxima, name)]
+        return [name for name in type(self).model_fields
+                if getattr(self, name) > getattr(maxima, name)]
 
 
 @dataclass(frozen=True)

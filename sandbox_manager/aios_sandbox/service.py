@@ -291,7 +291,8 @@ class SandboxService:
             return await request_reply(sandbox, request)
         except SandboxLost as exc:
             await self._forget(sandbox)
-            raise Unavailable(f"sandbox {sandbox.id!r} stopped answering and was destroyed") from exc
+            raise Unavailable(
+                f"sandbox {sandbox.id!r} stopped answering and was destroyed") from exc
         except RunnerRefused as exc:
             raise FILE_ERRORS.get(exc.code, Invalid)(str(exc)) from exc
 

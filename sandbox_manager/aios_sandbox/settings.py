@@ -18,8 +18,8 @@ def maximum_limits() -> Limits:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SANDBOX_", env_file=("../.env", ".env"), extra="ignore",
-                                      env_nested_delimiter="__")
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", env_file=("../.env", ".env"),
+                                      extra="ignore", env_nested_delimiter="__")
 
     manager_token: Optional[SecretStr] = Field(default=None, min_length=16)
     insecure_no_token: bool = False  # development only: serve without a token
@@ -126,4 +126,5 @@ def load_settings(**overrides) -> Settings:
             loc = [str(p) for p in error["loc"]]
             var = ("SANDBOX_" + "__".join(loc)).upper() if loc else "configuration"
             lines.append(f"  {var}: {error['msg'].removeprefix('Value error, ')}")
-        raise ConfigurationError("sandbox manager: bad configuration\n" + "\n".join(lines)) from None
+        raise ConfigurationError(
+            "sandbox manager: bad configuration\n" + "\n".join(lines)) from None

@@ -11,8 +11,10 @@ CGROUP_FILES = {
     "memsw_limit": ["/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"],
     "swap_max": ["/sys/fs/cgroup/memory.swap.max"],
     "pids_max": ["/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"],
-    "cpu_quota": ["/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us"],
-    "cpu_period": ["/sys/fs/cgroup/cpu/cpu.cfs_period_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us"],
+    "cpu_quota": ["/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                  "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us"],
+    "cpu_period": ["/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+                   "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us"],
     "cpu_max": ["/sys/fs/cgroup/cpu.max"],
 }
 OOM_FILES = ["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"]
@@ -57,7 +59,8 @@ def attest():
         "root_read_only": bool(root.f_flag & os.ST_RDONLY),
         "home_bytes": home.f_blocks * home.f_frsize, "tmp_bytes": tmp.f_blocks * tmp.f_frsize,
         "swap_devices": swap_devices,
-        "docker_socket": any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock")),
+        "docker_socket": any(os.path.exists(p)
+                             for p in ("/var/run/docker.sock", "/run/docker.sock")),
         "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "fsize": list(resource.getrlimit(resource.RLIMIT_FSIZE)),
         "core": list(resource.getrlimit(resource.RLIMIT_CORE)),

@@ -36,11 +36,12 @@ def open_in_home(rel, write):
                 nxt = os.open(part, dir_flags, dir_fd=dirfd)
             except FileNotFoundError:
                 if not write:
-                    raise RequestError("not_found", f"no such file: {rel}")
+                    raise RequestError("not_found", f"no such file: {rel}") from None
                 os.mkdir(part, 0o700, dir_fd=dirfd)
                 nxt = os.open(part, dir_flags, dir_fd=dirfd)
             except OSError:
-                raise RequestError("bad_path", f"'{part}' in {rel} is not a directory (or is a symlink)")
+                raise RequestError(
+                    "bad_path", f"'{part}' in {rel} is not a directory (or is a symlink)") from None
             os.close(dirfd)
             dirfd = nxt
         flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -48,9 +49,10 @@ def open_in_home(rel, write):
         try:
             fd = os.open(parts[-1], flags, 0o600, dir_fd=dirfd)
         except FileNotFoundError:
-            raise RequestError("not_found", f"no such file: {rel}")
+            raise RequestError("not_found", f"no such file: {rel}") from None
         except OSError as exc:
-            raise RequestError("bad_path", f"cannot open {rel}: symlink or special file ({exc.strerror})")
+            raise RequestError("bad_path", f"cannot open {rel}: symlink or special file "
+                                           f"({exc.strerror})") from None
     finally:
         os.close(dirfd)
     info = os.fstat(fd)
@@ -71,7 +73,7 @@ def write_file(rel, data):
         while view:
             view = view[os.write(fd, view):]
     except OSError as exc:
-        raise RequestError("write_failed", f"cannot write {rel}: {exc.strerror}")
+        raise RequestError("write_failed", f"cannot write {rel}: {exc.strerror}") from None
     finally:
         os.close(fd)
 

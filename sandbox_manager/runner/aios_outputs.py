@@ -26,7 +26,7 @@ def _found():
     """(mtime, rel, dirfd, name, size) of regular files, oldest first; and whether the
     scan stopped early. Symlinks, FIFOs and devices are never opened."""
     files, seen = [], 0
-    for dirpath, dirnames, filenames, dirfd in os.fwalk(OUTPUTS):
+    for dirpath, _dirnames, filenames, dirfd in os.fwalk(OUTPUTS):
         for name in filenames:
             seen += 1
             if seen > SCAN_MAX:

@@ -197,7 +197,8 @@ def main():
         except RequestError as exc:
             reply = {"t": "error", "code": exc.code, "message": exc.message}
         except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any bad request
-            reply = {"t": "error", "code": "runner_error", "message": f"{type(exc).__name__}: {exc}"}
+            reply = {"t": "error", "code": "runner_error",
+                     "message": f"{type(exc).__name__}: {exc}"}
         if reply is not None:
             send(reply)
 

@@ -125,9 +125,9 @@ class FakeLLM:
         try:
             if calls:
                 for index, (call_id, name, arguments) in enumerate(calls):
-                    yield chunk(model, {"tool_calls": [{"index": index, "id": call_id,
-                                                        "type": "function",
-                                                        "function": {"name": name, "arguments": ""}}]})
+                    yield chunk(model, {"tool_calls": [{
+                        "index": index, "id": call_id, "type": "function",
+                        "function": {"name": name, "arguments": ""}}]})
                     for i in range(0, len(arguments), 5):  # arguments split over many chunks
                         function = {"arguments": arguments[i:i + 5]}
                         if flavor == "mistral":  # its SDK wants the name on every delta

@@ -191,7 +191,11 @@ class TaskListener:
         return self.client.call(event, data, timeout=10)
 
     def of(self, task_id: str) -> list:
-        return [e for e in self.events if e["task_id"] == task_id]
+        """The task's events in seq order. The server sends them in order, but the Python
+        engine.io client hands each message to a thread of its own, so they may be recorded
+        out of order here; a missing or doubled event still shows."""
+        return sorted((e for e in self.events if e["task_id"] == task_id),
+                      key=lambda e: e["seq"])
 
     def wait_for(self, predicate, timeout: float = 30, what: str = "events"):
         with self.changed:

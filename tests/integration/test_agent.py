@@ -191,8 +191,8 @@ def test_cancel_mid_run_stops_the_loop_and_leaves_no_container(client, manager):
     ack = client.call("task:submit", {"kind": "agent", "input": {
         "goal": "wait", "model": "script:sleepy", "tools": ["run_code"]}})
     task_id = ack["task_id"]
-    client.wait_for(lambda l: any(e["type"] == "stdout" and "started" in e["data"]["text"]
-                                  for e in l.of(task_id)), 30, "the sleep to start")
+    client.wait_for(lambda got: any(e["type"] == "stdout" and "started" in e["data"]["text"]
+                                    for e in got.of(task_id)), 30, "the sleep to start")
     sandboxes = manager.containers(**{"aios.owner": f"task:{task_id}"})
     # a worker that dies here leaves it to the reaper: it expires with the run's maximum
     assert float(sandboxes[0].labels["aios.expires_at"]) <= time.time() + 600 + 60 + 5

@@ -219,7 +219,8 @@ def test_bad_attachments_and_artifact_names_are_refused(rest, home):
     no_run_code = rest.post("/api/tasks", json={"kind": "agent", "input": {
         "goal": "x", "tools": [], "attachments": ["big.bin"]}})
     assert no_run_code.status_code == 422
-    task_id = rest.post("/api/tasks", json={"kind": "echo", "input": {"text": "x"}}).json()["task_id"]
+    task_id = rest.post("/api/tasks",
+                        json={"kind": "echo", "input": {"text": "x"}}).json()["task_id"]
     # (httpx resolves a literal `..` itself: only encoded forms reach the server)
     for name in ("..%2F..%2Fetc%2Fpasswd", "%2E%2E", "x%2F..%2F..%2Fy", ".index.json"):
         assert rest.get(f"/api/tasks/{task_id}/artifacts/{name}").status_code == 404
@@ -233,7 +234,7 @@ def test_a_busy_session_cannot_be_deleted(rest, listener, fake):
     ack = listener.call("task:submit", {"kind": "agent", "input": {
         "goal": "wait", "model": "script:slow", "tools": ["run_code"],
         "session_id": "busy-session"}})
-    listener.wait_for(lambda l: any(e["type"] == "stdout" for e in l.of(ack["task_id"])), 30,
+    listener.wait_for(lambda got: any(e["type"] == "stdout" for e in got.of(ack["task_id"])), 30,
                       "the run to start")
     refused = rest.delete("/api/sessions/busy-session")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "session_busy"

@@ -32,7 +32,8 @@ def test_every_v1_route_needs_the_token(manager, token, method, path):
 
 
 def test_python_and_bash_with_stdin_and_files(api):
-    result = run(api, "import sys; print(sys.stdin.read().upper()); print(open('data/in.txt').read())",
+    result = run(api,
+                 "import sys; print(sys.stdin.read().upper()); print(open('data/in.txt').read())",
                  stdin="hello", files={"data/in.txt": "from a file"})
     assert result["stdout"] == "HELLO\nfrom a file\n"
     assert (result["exit_code"], result["end_reason"], result["timed_out"]) == (0, "exited", False)
@@ -43,7 +44,8 @@ def test_python_and_bash_with_stdin_and_files(api):
 
 def test_a_crash_reports_its_signal(api):
     result = run(api, "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
-    assert (result["end_reason"], result["signal"], result["exit_code"]) == ("signaled", "SIGSEGV", 139)
+    assert (result["end_reason"], result["signal"], result["exit_code"]) == (
+        "signaled", "SIGSEGV", 139)
 
 
 def stream_lines(client, url, body):
@@ -95,7 +97,7 @@ def test_session_lifecycle_keeps_files_between_execs(api, manager):
 def test_session_exec_streams(api, session):
     lines = stream_lines(api, f"/v1/sandboxes/{session}/exec?stream=true",
                          {"language": "bash", "code": "echo a; sleep 1; echo b >&2"})
-    assert [l["type"] for _, l in lines] == ["stdout", "stderr", "result"]
+    assert [line["type"] for _, line in lines] == ["stdout", "stderr", "result"]
     assert lines[1][0] - lines[0][0] > 0.7
 
 
@@ -119,7 +121,8 @@ def test_a_busy_session_answers_409(api, session):
     ('{"code": "print(1)"}', 422, "invalid_request"),
     ('{"language": "python", "code": "1", "network": true}', 422, "invalid_request"),
     ('{"language": "python", "code": "1", "timeout_s": -1}', 422, "invalid_request"),
-    ('{"language": "python", "code": "1", "limits": {"memory_mb": 999999}}', 422, "invalid_request"),
+    ('{"language": "python", "code": "1", "limits": {"memory_mb": 999999}}', 422,
+     "invalid_request"),
     ('{"language": "python", "code": "1", "files": {"../escape": "x"}}', 400, "bad_path"),
     ('{"language": "python", "code": "1", "files": {"/etc/x": "x"}}', 400, "bad_path"),
     # Found by schemathesis-style fuzzing: each was a 500 (or worse) before.
@@ -177,7 +180,8 @@ def test_wrong_content_type_and_unknown_routes(api):
 
 
 def test_exec_needs_code_or_cmd(api, session):
-    for body in ({}, {"code": "1"}, {"cmd": []}, {"cmd": ["true"], "language": "python", "code": "1"}):
+    for body in ({}, {"code": "1"}, {"cmd": []},
+                 {"cmd": ["true"], "language": "python", "code": "1"}):
         response = api.post(f"/v1/sandboxes/{session}/exec", json=body)
         assert response.status_code == 422, body
 

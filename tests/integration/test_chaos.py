@@ -52,7 +52,7 @@ def test_twenty_thousand_events_replay_whole_with_the_final_status(own_stack):
         listener = TaskListener(web.url).connect()
         ack = listener.call("task:subscribe", {"task_id": task_id, "after": 0})
         assert ack["replayed"] == 20_002
-        listener.wait_for(lambda l: len(l.events) >= 20_002, 30, "every event")
+        listener.wait_for(lambda got: len(got.events) >= 20_002, 30, "every event")
         events = listener.of(task_id)
         listener.close()
         assert [e["seq"] for e in events] == list(range(1, 20_003))
@@ -264,7 +264,7 @@ def test_redis_full_refuses_new_tasks_and_loses_none(own_stack):
                 client.set(f"filler:{i}", chunk)
             except redis_py.exceptions.OutOfMemoryError:
                 break
-        for i in range(30):  # tasks that print a lot, while Redis is (nearly) full
+        for _i in range(30):  # tasks that print a lot, while Redis is (nearly) full
             response = rest.post("/api/tasks", json={"kind": "code", "input": {
                 "language": "python", "code": "print('y' * 500000)"}})
             assert response.status_code in (202, 503), response.text

@@ -178,9 +178,10 @@ def test_a_bad_setting_fails_the_start_naming_it(docker_client):
 
 def test_a_sandbox_past_its_byte_budget_is_cut_off(egress_session, internet):
     api, sandbox_id = egress_session
-    result = sh(api, sandbox_id, f"curl -sS -o big.bin http://{internet}/big.bin; echo \"exit $?\"; "
-                                 "wc -c < big.bin; "
-                                 f"curl -sS -D - -o /dev/null http://{internet}/simple/")
+    result = sh(api, sandbox_id,
+                f"curl -sS -o big.bin http://{internet}/big.bin; echo \"exit $?\"; "
+                "wc -c < big.bin; "
+                f"curl -sS -D - -o /dev/null http://{internet}/simple/")
     lines = result["stdout"].splitlines()
     assert lines[0] != "exit 0" and int(lines[1]) < 2 * BUDGET, "the download was cut"
     assert lines[2].startswith("HTTP/1.1 403"), result

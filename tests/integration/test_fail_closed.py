@@ -59,8 +59,8 @@ def test_a_dropped_restriction_stops_all_runs(docker_client, flag, named):
 
 
 def test_the_hardened_default_passes_the_same_check(docker_client):
-    settings = Settings(_env_file=None, manager_token=TOKEN, manager_name="it-open-" + secrets.token_hex(3),
-                        pool_size=0)
+    settings = Settings(_env_file=None, manager_token=TOKEN,
+                        manager_name="it-open-" + secrets.token_hex(3), pool_size=0)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").json()["checks"]["hardening"] == {"ok": True, "error": None}
 

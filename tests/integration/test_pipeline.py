@@ -116,15 +116,16 @@ def test_echo_task_over_socketio(listener):
 def test_code_output_streams_while_it_runs(listener):
     ack = listener.call("task:submit", {"kind": "code", "input": {
         "language": "python", "code": COUNTING.format(n=3, pause=0.7)}})
-    listener.wait_for(lambda l: stdout_of(l.of(ack["task_id"])) == "0\n", 10, "the first line")
+    listener.wait_for(lambda got: stdout_of(got.of(ack["task_id"])) == "0\n", 10,
+                      "the first line")
     assert not any(e["type"] == "result" for e in listener.of(ack["task_id"]))
     assert listener.wait_final(ack["task_id"]) == "succeeded"
     assert stdout_of(listener.of(ack["task_id"])) == "0\n1\n2\n"
 
 
-@pytest.mark.parametrize("method, path", [("POST", "/api/tasks"), ("GET", "/api/tasks"),
-                                          ("GET", "/api/tasks/x"), ("GET", "/api/tasks/x/events"),
-                                          ("POST", "/api/tasks/x/cancel"), ("GET", "/api/providers")])
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/api/tasks"), ("GET", "/api/tasks"), ("GET", "/api/tasks/x"),
+    ("GET", "/api/tasks/x/events"), ("POST", "/api/tasks/x/cancel"), ("GET", "/api/providers")])
 @pytest.mark.parametrize("token", ["", "wrong-token-0123456789"])
 def test_rest_needs_the_token(web, method, path, token):
     with rest_client(web, token=token) as client:
@@ -205,7 +206,7 @@ def test_resubscribing_with_the_last_seq_misses_nothing_and_doubles_nothing(web)
     ack = first.call("task:submit", {"kind": "code", "input": {
         "language": "python", "code": COUNTING.format(n=20, pause=0.1)}})
     task_id = ack["task_id"]
-    first.wait_for(lambda l: stdout_of(l.of(task_id)).count("\n") >= 4, 15, "some output")
+    first.wait_for(lambda got: stdout_of(got.of(task_id)).count("\n") >= 4, 15, "some output")
     first.close()  # disconnect mid-task
     seen = first.of(task_id)
     last_seq = seen[-1]["seq"]
@@ -228,7 +229,7 @@ def test_cancel_a_running_infinite_loop(rest, listener, manager):
         "language": "python", "code": "print('looping', flush=True)\nwhile True: pass",
         "timeout_s": 60}})
     task_id = ack["task_id"]
-    listener.wait_for(lambda l: "looping" in stdout_of(l.of(task_id)), 15, "the loop to start")
+    listener.wait_for(lambda got: "looping" in stdout_of(got.of(task_id)), 15, "the loop to start")
     assert manager.containers(**{"aios.owner": f"task:{task_id}"})
     started = time.monotonic()
     assert listener.call("task:cancel", {"task_id": task_id})["task_id"] == task_id
@@ -594,7 +595,7 @@ def test_provider_errors_fail_the_task_clearly(chat_stack):
 def test_cancelling_a_chat_closes_the_upstream_stream_within_a_second(chat_stack, fake_openai):
     listener = TaskListener(chat_stack.url).connect()
     task_id = chat(listener, "slow")
-    listener.wait_for(lambda l: any(e["type"] == "token" for e in l.of(task_id)), 10,
+    listener.wait_for(lambda got: any(e["type"] == "token" for e in got.of(task_id)), 10,
                       "the first token")
     before = len(fake_openai.disconnects)
     cancelled_at = time.monotonic()

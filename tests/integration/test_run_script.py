@@ -329,9 +329,10 @@ def test_run_restarts_a_service_that_dies(run_script):
         pool = set(_tree(worker))
         os.kill(worker, signal.SIGKILL)  # never by name: other stacks run on this machine
         logged = f"worker exited (status 137); restarting in {delay} s"
-        wait_until(lambda: logged in run_script.output(), 30, f"run.sh to log {logged!r}")
-        wait_until(lambda: run_script.service_pid("app.celery worker") not in (None, worker), 30,
-                   "a new worker")
+        wait_until(lambda logged=logged: logged in run_script.output(), 30,
+                   f"run.sh to log {logged!r}")
+        wait_until(lambda worker=worker: run_script.service_pid("app.celery worker")
+                   not in (None, worker), 30, "a new worker")
         assert run_script.proc.poll() is None
         assert not [pid for pid in pool if _start_time(pid) is not None], "old pool left"
         with run_script.client() as client:

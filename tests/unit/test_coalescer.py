@@ -29,7 +29,7 @@ def test_a_fast_stream_is_batched_without_loss_or_reordering():
     elapsed = time.monotonic() - started
     assert "".join(data["text"] for _, events in emitted for _, data in events) == "".join(tokens)
     assert 1 < len(emitted) <= 30 * elapsed + 2
-    gaps = [b[0] - a[0] for a, b in zip(emitted, emitted[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(emitted, emitted[1:], strict=False)]
     assert min(gaps[:-1]) >= 1 / 30 * 0.9  # never faster than the rate (close sends at once)
 
 
@@ -45,7 +45,8 @@ def test_interleaved_streams_keep_their_order():
     events = [e for _, batch in emitted for e in batch]
     assert events[-1] == ("tool_call", {"id": 1})
     assert "".join(d["text"] for _, d in events[:-1]) == "".join(str(i % 10) for i in range(300))
-    assert all(a[0] != b[0] for a, b in zip(events[:-1], events[1:-1])), "adjacent joined"
+    assert all(a[0] != b[0] for a, b in zip(events[:-1], events[1:-1], strict=False)), (
+        "adjacent joined")
 
 
 def test_the_first_chunk_goes_at_once_and_a_later_one_waits_one_interval_at_most():

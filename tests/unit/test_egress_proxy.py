@@ -262,7 +262,7 @@ def test_uploads_count_against_the_byte_budget():
         with sock:
             for size, total in ((10_000, 10_000), (10_000, 20_000)):
                 sock.sendall(b"u" * size)
-                wait_for(lambda: sum(seen) == total)
+                wait_for(lambda total=total: sum(seen) == total)
             sock.sendall(b"u" * 20_000)  # over: cut, and none of it relayed
             wait_for(lambda: lines)
             assert closed(sock)

@@ -162,8 +162,8 @@ def test_each_wire_format_carries_images_and_documents_its_own_way(tmp_path):
     url = openai[1]["image_url"]["url"]
     assert openai[1]["type"] == "image_url" and url.startswith("data:image/png;base64,")
     assert image_size("image/png", url.split(",", 1)[1]) == (1000, 33)
-    assert openai[2] == {"type": "file", "file": {"filename": "r.pdf",
-                                                  "file_data": "data:application/pdf;base64,JVBERi0="}}
+    assert openai[2] == {"type": "file", "file": {
+        "filename": "r.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}
     assert openai_messages(messages, text_only)[0]["content"][2] == {
         "type": "text", "text": "[attached PDF r.pdf]\n[page 1]\nhello"}
 

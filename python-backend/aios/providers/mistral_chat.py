@@ -43,7 +43,8 @@ class MistralChat(SdkAdapter):
                         call["id"] = fragment.id
                     call["name"] = fragment.function.name or call["name"]
                     arguments = fragment.function.arguments
-                    call["args"] += arguments if isinstance(arguments, str) else json.dumps(arguments)
+                    call["args"] += (arguments if isinstance(arguments, str)
+                                     else json.dumps(arguments))
                 finish = choice.finish_reason or finish
         if finish is None:
             raise ProviderUnavailable("mistral: the stream ended before it finished", self.name)

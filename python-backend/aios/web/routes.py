@@ -27,7 +27,8 @@ def require_token():
     if request.method == "OPTIONS":
         return None  # CORS preflight carries no credentials
     if not token_ok(bearer(request.headers.get("Authorization", ""))):
-        raise ApiError(401, "missing or invalid bearer token (Authorization: Bearer $AIOS_API_TOKEN)")
+        raise ApiError(401,
+                       "missing or invalid bearer token (Authorization: Bearer $AIOS_API_TOKEN)")
 
 
 def json_body() -> dict:

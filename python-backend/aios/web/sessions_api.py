@@ -3,7 +3,7 @@
 import logging
 import re
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from ..agent.sessions import SessionBusy
 from ..tasks.sandbox_client import SandboxError

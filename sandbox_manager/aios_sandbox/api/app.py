@@ -86,9 +86,10 @@ def install_error_handlers(app: FastAPI) -> None:
         content_type = request.headers.get("content-type", "")
         about_the_body = any(e["loc"][:1] == ("body",) for e in errors)
         if about_the_body and not content_type.startswith("application/json"):
-            return JSONResponse(error_body("unsupported_media_type",
-                                           "send the body as JSON (Content-Type: application/json)"),
-                                415)
+            return JSONResponse(
+                error_body("unsupported_media_type",
+                           "send the body as JSON (Content-Type: application/json)"),
+                415)
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body("malformed_json", "the body is not valid JSON"), 400)
         problems = ["/".join(str(p) for p in e["loc"] if p != "body") + ": " + e["msg"]
