@@ -23,6 +23,8 @@ from aios.tools.base import ToolContext, ToolError
 from aios.tools.browse import Browse, Visit
 from aios.tools.browser import BrowserHost
 
+from ..net_helpers import serving
+
 SECRETS = {"aios_api_token": "a" * 16, "secret_key": "b" * 16, "sandbox_manager_token": "c" * 16}
 
 
@@ -67,17 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
 def serve(pages: dict):
-    site = Site(pages)
-    thread = threading.Thread(target=site.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        site.shutdown()
-        site.server_close()
-        thread.join(5)
+    return serving(Site(pages))
 
 
 @contextmanager

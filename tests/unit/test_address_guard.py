@@ -5,6 +5,8 @@ import pytest
 
 from aios.net.guard import AddressGuard
 
+from ..net_helpers import no_lookup, table_resolver
+
 NAMES = {
     "intranet.test": ["10.1.2.3"],
     "mixed.test": ["93.184.216.34", "127.0.0.1"],  # one bad address is enough to refuse
@@ -14,14 +16,7 @@ NAMES = {
 }
 
 
-def fake_resolve(host: str, port: int) -> list[str]:
-    if host not in NAMES:
-        raise OSError(f"[Errno -2] Name or service not known: {host}")
-    return NAMES[host]
-
-
-def no_lookup(host: str, port: int) -> list[str]:
-    raise AssertionError(f"the guard looked up {host}")
+fake_resolve = table_resolver(NAMES)
 
 
 def guard(allow=(), resolve=no_lookup) -> AddressGuard:

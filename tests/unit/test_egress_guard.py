@@ -8,6 +8,8 @@ import pytest
 from aios.net.egress import make_guard, parse_listen
 from aios.net.guard import AddressGuard, parse_deny_entry, parse_ports
 
+from ..net_helpers import no_lookup, table_resolver
+
 PUBLIC = "93.184.216.34"
 NAMES = {
     "public.test": [PUBLIC, "2606:2800:220:1:248:1893:25c8:1946"],
@@ -18,14 +20,7 @@ NAMES = {
 }
 
 
-def fake_resolve(host: str, port: int) -> list[str]:
-    if host not in NAMES:
-        raise OSError(f"[Errno -2] Name or service not known: {host}")
-    return NAMES[host]
-
-
-def no_lookup(host: str, port: int) -> list[str]:
-    raise AssertionError(f"the guard looked up {host}")
+fake_resolve = table_resolver(NAMES)
 
 
 def egress(allow=(), deny=(), ports="80,443", resolve=fake_resolve, own=()) -> AddressGuard:

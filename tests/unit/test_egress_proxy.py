@@ -23,6 +23,8 @@ import pytest
 from aios.net.egress import make_guard
 from aios.net.proxy import GuardProxy
 
+from ..net_helpers import serving
+
 BACKEND = Path(__file__).resolve().parents[2] / "python-backend"
 # What the sidecar runs: the system's bare python3.11 (-S: not even site-packages).
 PYTHON = "/usr/bin/python3.11" if os.access("/usr/bin/python3.11", os.X_OK) else sys.executable
@@ -67,17 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
 def serve():
-    site = Site()
-    thread = threading.Thread(target=site.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        site.shutdown()
-        site.server_close()
-        thread.join(5)
+    return serving(Site())
 
 
 @contextmanager
