@@ -32,14 +32,16 @@ class OutputCoalescer:
         self._failure: Optional[BaseException] = None
         self._wake = threading.Condition(threading.Lock())
         self._sending = threading.Lock()  # taking a batch and emitting it: one at a time
-        self._sender = threading.Thread(target=self._send, name="aios-output-sender",
-                                        daemon=True)
-        self._sender.start()
+        self._sender: Optional[threading.Thread] = None  # started by the first output
 
     def add(self, kind: str, text: str) -> None:
         with self._wake:
             if self._failure:
                 raise self._failure
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send, daemon=True,
+                                                name="aios-output-sender")
+                self._sender.start()
             self._buffer.append((kind, text))
             if len(self._buffer) == 1:
                 self._wake.notify()
@@ -57,7 +59,9 @@ class OutputCoalescer:
         with self._wake:
             self._closed = True
             self._wake.notify()
-        self._sender.join()
+            sender = self._sender
+        if sender is not None:
+            sender.join()
         self.flush()
 
     def _take(self) -> list[Chunk]:
