@@ -40,7 +40,7 @@ where() { [ -n "${from_file[$1]:-}" ] && echo "in $ENV_FILE" || echo "from the e
 
 : "${AIOS_WEB_PORT:=8765}" "${AIOS_SANDBOX_MANAGER_PORT:=8000}" "${AIOS_FLOWER_PORT:=5555}"
 : "${SANDBOX_MANAGER_URL:=http://127.0.0.1:$AIOS_SANDBOX_MANAGER_PORT}"
-export SANDBOX_MANAGER_URL
+export SANDBOX_MANAGER_URL AIOS_WEB_PORT AIOS_SANDBOX_MANAGER_PORT AIOS_FLOWER_PORT
 
 # Redis: REDIS_URL's address (default 127.0.0.1:6379). A redis-server already answering
 # there is used as it is; else one is started with REDIS_PASSWORD (scripts/ensure-env.sh

@@ -14,28 +14,32 @@ RESTART_MAX_S, STABLE_S, STOP_GRACE_S, BANNER_AFTER_S = 30, 60, 10, 3
 # The worker lets its running tasks go on for AIOS_WORKER_GRACE_S after SIGTERM, then hands
 # them back to the queue (python-backend/aios/celery_app.py): it gets that long and then some.
 WORKER_GRACE_S = float(os.environ.get("AIOS_WORKER_GRACE_S") or 20)
-banner, names = sys.argv[1], sys.argv[2:]
-redis_conf = os.environ.pop("RUN_REDIS_CONF").encode()
-redis_dir, redis_port = os.environ.pop("RUN_REDIS_DIR"), os.environ.pop("RUN_REDIS_PORT")
-env, bin_ = os.environ, os.path.abspath(".venv/bin")
-COMMANDS = {  # name: (working directory, command)
-    # AOF and noeviction: accepted tasks survive a restart, and the broker never drops keys.
-    "redis": (".", ["redis-server", "-", "--port", redis_port, "--bind", "127.0.0.1",
-                    "--dir", redis_dir, "--appendonly", "yes", "--maxmemory-policy",
-                    "noeviction", "--save", ""]),
-    "sandbox-manager": ("sandbox_manager", [f"{bin_}/uvicorn", "main:app", "--host", "127.0.0.1",
-                                            "--port", env["AIOS_SANDBOX_MANAGER_PORT"]]),
-    "worker": ("python-backend", [f"{bin_}/celery", "-A", "app.celery", "worker",
-                                  "--loglevel", "INFO"]),
-    # The design's command, on loopback; python-backend/gunicorn.conf.py adds the rest.
-    "web": ("python-backend", [f"{bin_}/gunicorn", "--worker-class", "eventlet", "-w", "1",
-                               "--bind", f"127.0.0.1:{env['AIOS_WEB_PORT']}", "app:app"]),
-    # FLOWER_BASIC_AUTH from the environment, checked by python-backend/flowerconfig.py.
-    "flower": ("python-backend", [f"{bin_}/celery", "-A", "app.celery", "flower",
-                                  "--address=127.0.0.1", f"--port={env['AIOS_FLOWER_PORT']}"]),
-}
-procs, started, delay, due = {}, {}, {name: 1 for name in names}, {}
-signals = []
+PORTS = {"AIOS_WEB_PORT": "8765", "AIOS_SANDBOX_MANAGER_PORT": "8000",
+         "AIOS_FLOWER_PORT": "5555"}  # run.sh's defaults, should it not pass them on
+
+
+def commands(env, redis_port: str, redis_dir: str) -> dict:
+    """name: (working directory, command)."""
+    port = {name: env.get(name) or default for name, default in PORTS.items()}
+    bin_ = os.path.abspath(".venv/bin")
+    return {
+        # AOF and noeviction: accepted tasks survive a restart, and the broker never drops keys
+        "redis": (".", ["redis-server", "-", "--port", redis_port, "--bind", "127.0.0.1",
+                        "--dir", redis_dir, "--appendonly", "yes", "--maxmemory-policy",
+                        "noeviction", "--save", ""]),
+        "sandbox-manager": ("sandbox_manager", [
+            f"{bin_}/uvicorn", "main:app", "--host", "127.0.0.1",
+            "--port", port["AIOS_SANDBOX_MANAGER_PORT"]]),
+        "worker": ("python-backend", [f"{bin_}/celery", "-A", "app.celery", "worker",
+                                      "--loglevel", "INFO"]),
+        # The design's command, on loopback; python-backend/gunicorn.conf.py adds the rest.
+        "web": ("python-backend", [f"{bin_}/gunicorn", "--worker-class", "eventlet", "-w", "1",
+                                   "--bind", f"127.0.0.1:{port['AIOS_WEB_PORT']}", "app:app"]),
+        # FLOWER_BASIC_AUTH from the environment, checked by python-backend/flowerconfig.py.
+        "flower": ("python-backend", [f"{bin_}/celery", "-A", "app.celery", "flower",
+                                      "--address=127.0.0.1",
+                                      f"--port={port['AIOS_FLOWER_PORT']}"]),
+    }
 
 
 def say(text):
@@ -92,44 +96,51 @@ def stop_wave(wave):
         kill_group(proc, signal.SIGKILL)  # what is left of its group
 
 
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(sig, lambda number, frame: signals.append(number))
-failed = False
-try:
-    for name in names:
-        launch(name)
-except OSError as exc:
-    say(f"{name} did not start: {exc}")
-    failed = True
-    signals.append(0)  # stop what did
-banner_at = time.monotonic() + BANNER_AFTER_S
-while not signals:
-    now = time.monotonic()
-    if banner_at and now >= banner_at:
-        print(banner, flush=True)
-        banner_at = 0
-    for name, proc in list(procs.items()):
-        if proc.poll() is None:
-            continue
-        del procs[name]
-        kill_group(proc, signal.SIGKILL)  # what is left of its group (a worker's pool)
-        if now - started[name] >= STABLE_S:
-            delay[name] = 1
-        say(f"{name} exited (status {status(proc.returncode)}); restarting in {delay[name]} s")
-        due[name] = now + delay[name]
-        delay[name] = min(delay[name] * 2, RESTART_MAX_S)
-    for name, when in list(due.items()):
-        if now >= when:
-            del due[name]
-            try:
-                launch(name)
-            except OSError as exc:  # e.g. its program is gone: try again later
-                say(f"{name} did not start ({exc}); trying again in {delay[name]} s")
-                started[name], due[name] = now, now + delay[name]
-                delay[name] = min(delay[name] * 2, RESTART_MAX_S)
-    time.sleep(0.1)
-# The doors first; the worker may still need the sandbox manager and redis to finish.
-stop_wave(["web", "flower", "worker"])
-stop_wave(["sandbox-manager", "redis"])
-say("stopped")
-sys.exit(1 if failed else 0)
+if __name__ == "__main__":
+    banner, names = sys.argv[1], sys.argv[2:]
+    redis_conf = os.environ.pop("RUN_REDIS_CONF").encode()
+    COMMANDS = commands(os.environ, os.environ.pop("RUN_REDIS_PORT"),
+                        os.environ.pop("RUN_REDIS_DIR"))
+    procs, started, delay, due = {}, {}, {name: 1 for name in names}, {}
+    signals = []
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, frame: signals.append(number))
+    failed = False
+    try:
+        for name in names:
+            launch(name)
+    except OSError as exc:
+        say(f"{name} did not start: {exc}")
+        failed = True
+        signals.append(0)  # stop what did
+    banner_at = time.monotonic() + BANNER_AFTER_S
+    while not signals:
+        now = time.monotonic()
+        if banner_at and now >= banner_at:
+            print(banner, flush=True)
+            banner_at = 0
+        for name, proc in list(procs.items()):
+            if proc.poll() is None:
+                continue
+            del procs[name]
+            kill_group(proc, signal.SIGKILL)  # what is left of its group (a worker's pool)
+            if now - started[name] >= STABLE_S:
+                delay[name] = 1
+            say(f"{name} exited (status {status(proc.returncode)}); restarting in {delay[name]} s")
+            due[name] = now + delay[name]
+            delay[name] = min(delay[name] * 2, RESTART_MAX_S)
+        for name, when in list(due.items()):
+            if now >= when:
+                del due[name]
+                try:
+                    launch(name)
+                except OSError as exc:  # e.g. its program is gone: try again later
+                    say(f"{name} did not start ({exc}); trying again in {delay[name]} s")
+                    started[name], due[name] = now, now + delay[name]
+                    delay[name] = min(delay[name] * 2, RESTART_MAX_S)
+        time.sleep(0.1)
+    # The doors first; the worker may still need the sandbox manager and redis to finish.
+    stop_wave(["web", "flower", "worker"])
+    stop_wave(["sandbox-manager", "redis"])
+    say("stopped")
+    sys.exit(1 if failed else 0)
