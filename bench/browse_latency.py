@@ -71,9 +71,9 @@ def main() -> None:
 
 def run(address: str, reps: int) -> None:
     url = f"http://{address}/"
-    settings = Settings(_env_file=None, aios_api_token="b" * 16, secret_key="b" * 16,
+    settings = Settings(_env_file=None, api_token="b" * 16, secret_key="b" * 16,
                         sandbox_manager_token="b" * 16,
-                        aios_browse_allowlist=[address])
+                        browse_allowlist=[address])
     host = BrowserHost(settings.chromium_path)
     tool = Browse(settings, host)
     ctx = ToolContext("bench", lambda *_: None, threading.Event(), lambda _: None)

@@ -164,7 +164,7 @@ def hold_clients(web, levels):
 def event_latency(web, env, reps):
     from aios.resources import WorkerResources
     from aios.settings import Settings
-    settings = Settings(_env_file=None, aios_api_token=env["AIOS_API_TOKEN"],
+    settings = Settings(_env_file=None, api_token=env["AIOS_API_TOKEN"],
                         secret_key=env["SECRET_KEY"], redis_url=env["REDIS_URL"],
                         sandbox_manager_token=env["SANDBOX_MANAGER_TOKEN"])
     events = WorkerResources(settings).events

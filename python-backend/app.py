@@ -1,17 +1,54 @@
-"""Entry point: `gunicorn -k eventlet -w 1 app:app` (web) and `celery -A app.celery worker`."""
+"""Entry points, from python-backend/: `gunicorn -k eventlet -w 1 app:app` serves the web;
+`celery -A app.celery worker` (and `flower`, `inspect`...) gets the Celery app.
+
+Each name is built when it is first read (a module __getattr__, PEP 562; gunicorn and
+Celery both read it with getattr): `app.celery` builds the Celery app alone, without the
+Flask app, Socket.IO or any fix of eventlet's internals, so the worker never imports
+eventlet; `app.app` builds the web and installs those fixes (aios/web/server_fixes.py)."""
 
 import logging
 import os
-import warnings
 
-# The design runs on eventlet, in bug-fix-only maintenance: its deprecation notice (printed
-# when Socket.IO loads its eventlet driver, in the worker too) is nothing a user can act on.
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-
-from aios.web import create_app  # noqa: E402 - after the filter above
+# Imported now, while the module is: Celery (`-A app.celery`) puts the working directory on
+# sys.path only while it imports this module, and reads `celery` from it afterwards. The
+# package is light (a docstring); its location is then known for the lazy imports below.
+import aios  # noqa: F401
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-app = create_app()
-celery = app.extensions["celery"]
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _web():
+    from aios.settings import load_settings
+    from aios.web import server_fixes  # first: it keeps eventlet's deprecation notice quiet
+    from aios.web import create_app, socketio
+
+    settings = load_settings()
+    web = create_app(settings, async_mode="eventlet")
+    server_fixes.install(web, socketio, settings)
+    return web
+
+
+def _celery():
+    if "app" in globals():  # the web's own, in a process that built the web
+        from aios.web.state import web_state
+        return web_state(globals()["app"]).celery
+    from aios.celery_app import create_celery
+    from aios.settings import load_settings
+    return create_celery(load_settings())
+
+
+_BUILDERS = {"app": _web, "celery": _celery}
+
+
+def __getattr__(name: str):
+    build = _BUILDERS.get(name)
+    if build is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        value = build()
+    except AttributeError as exc:  # would read as "no attribute app" to gunicorn and Celery
+        raise RuntimeError(f"building app.{name} failed: {exc!r}") from exc
+    globals()[name] = value
+    return value

@@ -8,7 +8,7 @@ import time
 from celery import Celery, bootsteps, shared_task, signals
 
 from .broker_patch import survive_a_full_redis
-from .resources import worker_resources
+from .resources import mcp_config, worker_resources
 from .settings import Settings
 from .tasks.broker import TaskMessages
 from .tasks.keys import WORKERS
@@ -21,6 +21,7 @@ RUN_TASK = "aios.run_task"
 
 def create_celery(settings: Settings) -> Celery:
     survive_a_full_redis()
+    mcp_config(settings)  # read now: a bad AIOS_MCP_CONFIG stops the worker at its start
     celery = Celery("aios", broker=settings.broker_url, backend=settings.result_backend,
                     set_as_current=True)
     celery.conf.update(

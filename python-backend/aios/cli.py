@@ -217,10 +217,14 @@ def task_input(args) -> dict:
     if args.text is None:
         raise CliError(f"give the {args.kind} task's input: --text, --input or (code) --code")
     extra = {k: v for k, v in (("provider", args.provider), ("model", args.model)) if v}
-    return {"echo": {"text": args.text},
-            "code": {"language": args.language or "python", "code": args.text},
-            "chat": {"messages": [{"role": "user", "content": args.text}], **extra},
-            "agent": {"goal": args.text, **extra}}[args.kind]
+    from_text = {"echo": {"text": args.text},
+                 "code": {"language": args.language or "python", "code": args.text},
+                 "chat": {"messages": [{"role": "user", "content": args.text}], **extra},
+                 "agent": {"goal": args.text, **extra}}
+    if args.kind not in from_text:
+        raise CliError(f"give the {args.kind} task's input with --input (--text is for "
+                       f"{', '.join(from_text)})")
+    return from_text[args.kind]
 
 
 def follow(follower: Follower, printer: Printer, cancel_on_interrupt: bool) -> int:
@@ -322,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     submit = commands.add_parser("submit", help="submit a task and stream its events")
-    submit.add_argument("kind", choices=["echo", "code", "chat", "agent"])
+    # any kind the server has (it names them when one is unknown); --text knows the built-in
+    submit.add_argument("kind", help="echo, code, chat, agent, or another kind of the server")
     given = submit.add_mutually_exclusive_group()
     given.add_argument("--input", help="the input as a JSON object (@FILE reads a file)")
     given.add_argument("--code", metavar="FILE", help="code kind: the program (- for stdin)")

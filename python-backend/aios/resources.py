@@ -6,13 +6,17 @@ from functools import cached_property
 
 import redis
 
-from .chat_cache import ChatCache
+from .providers.cache import ChatCache
 from .providers.registry import ProviderSet
-from .settings import Settings
+from .files.reader import FileReader, ReadLimits
+from .files.roots import FileRoots
+from .mcp.config import McpConfig, McpConfigError, load_config
+from .providers.transcription import Transcriber
+from .settings import ConfigurationError, Settings
 from .tasks.events import EventLog
 from .tasks.keys import SOCKETIO_CHANNEL
 from .tasks.runner import TaskRunner
-from .tasks.sandbox_client import SandboxClient
+from .sandbox.client import SandboxClient
 from .tasks.store import TaskStore
 
 
@@ -22,7 +26,27 @@ def redis_client(url: str) -> redis.Redis:
                                 retry_on_timeout=True)
 
 
+def file_reader(settings: Settings) -> FileReader:
+    """The user's files as the settings allow them (roots, sizes, media)."""
+    return FileReader(FileRoots(settings.file_roots),
+                      ReadLimits(settings.attachment_max_bytes, settings.attachment_max_text_chars,
+                                 video_frames=settings.video_frames),
+                      Transcriber(settings))
+
+
+def mcp_config(settings: Settings) -> McpConfig:
+    """The MCP servers of AIOS_MCP_CONFIG; a bad file stops the service at start, naming
+    what is wrong (the web and the worker read it when they start)."""
+    try:
+        return load_config(settings.mcp_config_path)
+    except McpConfigError as exc:
+        raise ConfigurationError(f"AI-OS: bad configuration\n  AIOS_MCP_CONFIG: {exc}") from None
+
+
 class WorkerResources:
+    """The worker's dependencies (the `Deps` that kinds and tools are given), each made on
+    first use."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pid = os.getpid()
@@ -56,12 +80,12 @@ class WorkerResources:
 
     @cached_property
     def artifacts(self):
-        from .tasks.artifacts import ArtifactStore
-        return ArtifactStore(self.settings.aios_artifact_dir, self.settings.task_retention_s)
+        from .sandbox.artifacts import ArtifactStore
+        return ArtifactStore(self.settings.artifact_dir, self.settings.task_retention_s)
 
     @cached_property
-    def files(self):
-        return self.settings.file_reader()
+    def files(self) -> FileReader:
+        return file_reader(self.settings)
 
     @cached_property
     def browser(self):
@@ -71,7 +95,7 @@ class WorkerResources:
     @cached_property
     def mcp(self):
         from .mcp.client import McpHub
-        return McpHub(self.settings.mcp_config, call_timeout_s=self.settings.mcp_call_timeout_s,
+        return McpHub(mcp_config(self.settings), call_timeout_s=self.settings.mcp_call_timeout_s,
                       max_result_chars=self.settings.tool_result_max_chars)
 
     @cached_property
@@ -91,7 +115,8 @@ class WorkerResources:
     def runner(self) -> TaskRunner:
         from celery.exceptions import SoftTimeLimitExceeded
         settings = self.settings
-        return TaskRunner(self.store, self.events, self,
+        from .kinds import KINDS
+        return TaskRunner(self.store, self.events, KINDS, self,
                           settings.heartbeat_interval_s, settings.task_max_attempts,
                           time_limit_errors=(SoftTimeLimitExceeded,),
                           lease_s=settings.heartbeat_ttl_s - settings.heartbeat_interval_s,

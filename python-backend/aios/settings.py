@@ -1,7 +1,6 @@
 """The web and worker configuration: one validated object, read from env and `.env`."""
 
 import os
-from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -18,14 +17,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=(".env", "../.env"), extra="ignore",
                                       populate_by_name=True)
 
-    aios_api_token: SecretStr = Field(min_length=16)
+    api_token: SecretStr = Field(validation_alias="AIOS_API_TOKEN", min_length=16)
     secret_key: SecretStr = Field(min_length=16)
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_broker_url: Optional[str] = None  # defaults to REDIS_URL
     celery_result_backend: Optional[str] = None  # defaults to REDIS_URL
     sandbox_manager_url: str = "http://127.0.0.1:8000"
     sandbox_manager_token: SecretStr = Field(min_length=16)
-    aios_cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        validation_alias="AIOS_CORS_ORIGINS",
         default_factory=lambda: list(ELECTRON_ORIGINS))
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(validation_alias="AIOS_LLM_TIMEOUT_S", default=60.0, gt=0)
     llm_max_retries: int = Field(validation_alias="AIOS_LLM_MAX_RETRIES", default=2, ge=0)
     llm_cache_ttl_s: int = Field(validation_alias="AIOS_LLM_CACHE_TTL_S", default=3600, gt=0)
-    aios_llm_fallback: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    llm_fallback: Annotated[list[str], NoDecode] = Field(validation_alias="AIOS_LLM_FALLBACK",
+                                                         default_factory=list)
 
     # how long task records and their event logs are kept
     task_retention_s: int = Field(validation_alias="AIOS_TASK_RETENTION_S", default=86400, gt=0)
@@ -84,7 +85,8 @@ class Settings(BaseSettings):
     max_input_bytes: int = Field(validation_alias="AIOS_MAX_INPUT_BYTES", default=1 << 20, gt=0)
 
     # The user's files: where clients' paths may point, and how much of them chat takes
-    aios_file_roots: Annotated[list[str], NoDecode] = Field(
+    file_roots: Annotated[list[str], NoDecode] = Field(
+        validation_alias="AIOS_FILE_ROOTS",
         default_factory=lambda: ["/host_downloads", "/host_documents", str(PROJECT_TMP)])
     attachment_max_bytes: int = Field(validation_alias="AIOS_ATTACHMENT_MAX_BYTES",
                                       default=32 << 20, gt=0)
@@ -95,13 +97,15 @@ class Settings(BaseSettings):
                                                default=None)  # default: whisper-1 / Groq's
     video_frames: int = Field(validation_alias="AIOS_VIDEO_FRAMES", default=4, ge=1, le=32)
     upload_max_bytes: int = Field(validation_alias="AIOS_UPLOAD_MAX_BYTES", default=64 << 20, gt=0)
-    aios_upload_dir: str = Field(default_factory=lambda: str(PROJECT_TMP / "uploads"))
+    upload_dir: str = Field(validation_alias="AIOS_UPLOAD_DIR",
+                            default_factory=lambda: str(PROJECT_TMP / "uploads"))
     upload_retention_s: int = Field(validation_alias="AIOS_UPLOAD_RETENTION_S", default=86400, gt=0)
     # figures and files of tasks' sandbox runs, kept for AIOS_TASK_RETENTION_S
-    aios_artifact_dir: str = Field(default_factory=lambda: str(PROJECT_TMP / "artifacts"))
+    artifact_dir: str = Field(validation_alias="AIOS_ARTIFACT_DIR",
+                              default_factory=lambda: str(PROJECT_TMP / "artifacts"))
 
     # MCP servers whose tools the agent may use: a JSON file in the mcpServers format
-    aios_mcp_config: Optional[str] = None
+    mcp_config_path: Optional[str] = Field(validation_alias="AIOS_MCP_CONFIG", default=None)
     mcp_call_timeout_s: float = Field(validation_alias="AIOS_MCP_CALL_TIMEOUT_S",
                                       default=60.0, gt=0)
 
@@ -121,9 +125,10 @@ class Settings(BaseSettings):
     browse_max_page_bytes: int = Field(validation_alias="AIOS_BROWSE_MAX_PAGE_BYTES",
                                        default=5 << 20, gt=0)
     # host or host:port entries the browser may reach although they are loopback/private
-    aios_browse_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    browse_allowlist: Annotated[list[str], NoDecode] = Field(
+        validation_alias="AIOS_BROWSE_ALLOWLIST", default_factory=list)
 
-    @field_validator("aios_file_roots")
+    @field_validator("file_roots")
     @classmethod
     def _absolute_roots(cls, value):
         relative = [root for root in value if not root.startswith("/")]
@@ -146,36 +151,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _uploads_are_readable(self) -> "Settings":
-        from .files.roots import FileRoots
-        upload_dir = Path(os.path.realpath(self.aios_upload_dir))
-        if not FileRoots(self.aios_file_roots).contains(upload_dir):
-            raise ValueError(f"AIOS_UPLOAD_DIR ({self.aios_upload_dir}) must be inside one of "
-                             f"AIOS_FILE_ROOTS ({', '.join(self.aios_file_roots)})")
+        upload_dir = Path(os.path.realpath(self.upload_dir))
+        roots = [Path(os.path.realpath(root)) for root in self.file_roots]
+        if not any(root == upload_dir or root in upload_dir.parents for root in roots):
+            raise ValueError(f"AIOS_UPLOAD_DIR ({self.upload_dir}) must be inside one of "
+                             f"AIOS_FILE_ROOTS ({', '.join(self.file_roots)})")
         return self
 
-    @field_validator("aios_cors_origins", "aios_llm_fallback", "aios_file_roots",
-                     "aios_browse_allowlist", mode="before")
+    @field_validator("cors_origins", "llm_fallback", "file_roots",
+                     "browse_allowlist", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
-
-    @cached_property
-    def mcp_config(self):
-        """The MCP servers, read once (a bad file stops the service at start, naming what
-        is wrong)."""
-        from .mcp.config import load_config
-        return load_config(self.aios_mcp_config)
-
-    def file_reader(self):
-        from .files.reader import FileReader, ReadLimits
-        from .files.roots import FileRoots
-        from .providers.transcription import Transcriber
-        return FileReader(FileRoots(self.aios_file_roots),
-                          ReadLimits(self.attachment_max_bytes, self.attachment_max_text_chars,
-                                     video_frames=self.video_frames),
-                          Transcriber(self))
 
     @property
     def broker_url(self) -> str:
@@ -197,9 +186,4 @@ def load_settings(**overrides) -> Settings:
         lines = [f"  {'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
                  for e in exc.errors()]
         raise ConfigurationError("AI-OS: bad configuration\n" + "\n".join(lines)) from None
-    from .mcp.config import McpConfigError
-    try:
-        settings.mcp_config  # read now, so that a bad file stops the start  # noqa: B018
-    except McpConfigError as exc:
-        raise ConfigurationError(f"AI-OS: bad configuration\n  AIOS_MCP_CONFIG: {exc}") from None
     return settings

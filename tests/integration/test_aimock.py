@@ -106,7 +106,7 @@ def providers(aimock):
     at a provider: by the *_BASE_URL settings. The Groq SDK appends /openai/v1/... and
     aimock strips an /openai prefix, so Groq lands on aimock's chat-completions route."""
     settings = Settings(
-        _env_file=None, aios_api_token="t" * 32, secret_key="s" * 32,
+        _env_file=None, api_token="t" * 32, secret_key="s" * 32,
         sandbox_manager_token="m" * 32, llm_timeout_s=15,
         openai_api_key=KEY, openai_base_url=f"{aimock.url}/v1", openai_model="gpt-4o-mini",
         # the default model: a deprecated one would warn, and fail here (filterwarnings=error)

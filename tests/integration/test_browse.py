@@ -25,7 +25,7 @@ from aios.tools.browser import BrowserHost
 
 from ..net_helpers import serving
 
-SECRETS = {"aios_api_token": "a" * 16, "secret_key": "b" * 16, "sandbox_manager_token": "c" * 16}
+SECRETS = {"api_token": "a" * 16, "secret_key": "b" * 16, "sandbox_manager_token": "c" * 16}
 
 
 class Site(ThreadingHTTPServer):
@@ -89,7 +89,7 @@ def host():
 
 def make_tool(host, allow, **settings) -> Browse:
     values = {"browse_timeout_s": 10.0, **settings}
-    return Browse(Settings(_env_file=None, **SECRETS, aios_browse_allowlist=allow, **values),
+    return Browse(Settings(_env_file=None, **SECRETS, browse_allowlist=allow, **values),
                   host)
 
 

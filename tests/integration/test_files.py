@@ -26,9 +26,9 @@ def fake():
 
 
 def settings_for(tmp_path, **keys) -> Settings:
-    return Settings(_env_file=None, aios_api_token="t" * 20, secret_key="s" * 20,
-                    sandbox_manager_token="m" * 20, aios_file_roots=[str(tmp_path)],
-                    aios_upload_dir=str(tmp_path / "uploads"), **keys)
+    return Settings(_env_file=None, api_token="t" * 20, secret_key="s" * 20,
+                    sandbox_manager_token="m" * 20, file_roots=[str(tmp_path)],
+                    upload_dir=str(tmp_path / "uploads"), **keys)
 
 
 @pytest.mark.parametrize("provider", ["openai", "groq"])

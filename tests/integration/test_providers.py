@@ -17,10 +17,13 @@ from aios.files.roots import FileRoots
 from aios.providers.anthropic_chat import AnthropicChat
 from aios.providers.mistral_chat import MistralChat
 from aios.providers.openai_chat import OpenAIChat
-from aios.providers.registry import ANTHROPIC_MEDIA, GROQ_MEDIA, MISTRAL_MEDIA, OPENAI_MEDIA
+from aios.providers.registry import PROVIDERS
 
 from ..fakes.llm_server import FakeLLM
 from ..files import pdf, png
+
+OPENAI_MEDIA, ANTHROPIC_MEDIA, GROQ_MEDIA, MISTRAL_MEDIA = (
+    PROVIDERS[name].media for name in ("openai", "anthropic", "groq", "mistral"))
 
 HELLO = [{"role": "user", "content": "hello"}]
 

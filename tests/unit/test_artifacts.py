@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from aios.tasks.artifacts import ArtifactStore, safe_name, unique_name
+from aios.sandbox.artifacts import ArtifactStore, safe_name, unique_name
 
 
 @pytest.mark.parametrize("name, safe", [

@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+from aios.celery_app import create_celery
+from aios.resources import mcp_config
 from aios.settings import ConfigurationError, load_settings
 
 REQUIRED = {"AIOS_API_TOKEN": "a" * 16, "SECRET_KEY": "b" * 16, "SANDBOX_MANAGER_TOKEN": "c" * 16}
@@ -31,7 +33,7 @@ def test_environment_wins_over_dotenv_and_lists_parse(monkeypatch, tmp_path):
     settings = load_settings()
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.broker_url == settings.result_backend == settings.redis_url
-    assert settings.aios_cors_origins == ["file://", "app://x"]
+    assert settings.cors_origins == ["file://", "app://x"]
     assert settings.heartbeat_ttl_s == 9
 
 
@@ -46,7 +48,7 @@ def test_a_heartbeat_ttl_too_short_for_its_interval_is_refused(monkeypatch):
 def test_defaults_allow_electron_origins(monkeypatch):
     for key, value in REQUIRED.items():
         monkeypatch.setenv(key, value)
-    assert {"file://", "null", "app://."} <= set(load_settings().aios_cors_origins)
+    assert {"file://", "null", "app://."} <= set(load_settings().cors_origins)
 
 
 def test_secrets_never_show_in_repr(monkeypatch):
@@ -59,13 +61,14 @@ def test_a_bad_mcp_file_or_upload_folder_stops_the_start_naming_the_variable(mon
                                                                               tmp_path):
     for key, value in REQUIRED.items():
         monkeypatch.setenv(key, value)
+    # the MCP file is read by the services as they start (the web and the worker)
     monkeypatch.setenv("AIOS_MCP_CONFIG", str(tmp_path / "missing.json"))
     with pytest.raises(ConfigurationError, match="AIOS_MCP_CONFIG"):
-        load_settings()
+        create_celery(load_settings())
     (tmp_path / "mcp.json").write_text('{"mcpServers": {"s": {"command": 1}}}')
     monkeypatch.setenv("AIOS_MCP_CONFIG", str(tmp_path / "mcp.json"))
     with pytest.raises(ConfigurationError, match="server 's'"):
-        load_settings()
+        mcp_config(load_settings())
     monkeypatch.delenv("AIOS_MCP_CONFIG")
     monkeypatch.setenv("AIOS_FILE_ROOTS", str(tmp_path / "files"))
     monkeypatch.setenv("AIOS_UPLOAD_DIR", "/var/tmp/elsewhere")

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from aios.web.connect_deadline import ConnectDeadline
+from aios.web.server_fixes import ConnectDeadline
 
 
 class Server:

@@ -235,9 +235,9 @@ def test_without_a_speech_provider_audio_is_refused_clearly(roots):
 
     from ..files import wav
     downloads, _, _ = roots
-    settings = Settings(_env_file=None, aios_api_token="t" * 20, secret_key="s" * 20,
-                        sandbox_manager_token="m" * 20, aios_file_roots=[str(downloads)],
-                        aios_upload_dir=str(downloads / "up"))
+    settings = Settings(_env_file=None, api_token="t" * 20, secret_key="s" * 20,
+                        sandbox_manager_token="m" * 20, file_roots=[str(downloads)],
+                        upload_dir=str(downloads / "up"))
     files = FileReader(FileRoots([str(downloads)]), LIMITS, Transcriber(settings))
     wav(downloads / "a.wav")
     with pytest.raises(FileRefused, match="OPENAI_API_KEY or GROQ_API_KEY") as caught:

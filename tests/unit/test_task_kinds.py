@@ -1,6 +1,12 @@
 import pytest
 
-from aios.tasks.kinds import BadTaskInput, validate_input
+from aios.kinds import KINDS
+from aios.tasks.errors import BadTaskInput
+from aios.tasks.kind import validate_input as validate_with
+
+
+def validate_input(kind, task_input):
+    return validate_with(KINDS, kind, task_input)
 
 
 def test_valid_inputs_are_normalised():

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from ..chat import stream_answer, with_fallback
+from ..providers.engine import stream_answer, with_fallback
 from ..providers.base import ChatRequest
 from ..tasks.events import LostOwnership
 from ..tools.base import Tool, ToolContext, ToolError, ToolOutput, spec

@@ -9,7 +9,6 @@ so run_code's sandbox lives for one call."""
 
 import argparse
 import hmac
-import importlib
 import logging
 import sys
 
@@ -20,26 +19,20 @@ from mcp.server.stdio import stdio_server
 from mcp_types import INVALID_PARAMS, ListToolsResult, Tool as ToolSpec
 from starlette.responses import JSONResponse
 
+from ..tools.registry import SERVED_OVER_MCP, TOOLS
 from .calls import OneCall, error_result, to_result
 
 log = logging.getLogger("aios.mcp.server")
 
-FACTORIES = {"run_code": ("aios.tools.run_code", "make_run_code"),
-             "browse": ("aios.tools.browse", "make_browse"),
-             "read_file": ("aios.tools.files", "make_read_file")}
-
-
-def build_tools(resources, names=tuple(FACTORIES)) -> list:
-    """The named tools; one whose module cannot be imported (no Playwright...) is left out."""
+def build_tools(deps, names: list[str]) -> list:
+    """The named tools of the registry; one whose module cannot be imported (no
+    Playwright...) is left out."""
     tools = []
     for name in names:
-        module, factory = FACTORIES[name]
         try:
-            make = getattr(importlib.import_module(module), factory)
+            tools.append(TOOLS.build_one(name, deps))
         except ImportError as exc:
             log.warning("not serving %s: %s", name, exc)
-            continue
-        tools.append(make(resources))
     return tools
 
 
@@ -103,19 +96,19 @@ def main(argv=None) -> None:
     from ..resources import WorkerResources
     from ..settings import load_settings
     settings = load_settings()
-    resources = WorkerResources(settings)
-    server = build_server(build_tools(resources, args.tools))
+    deps = WorkerResources(settings)
+    server = build_server(build_tools(deps, args.tools))
     try:
         if args.stdio:
             anyio.run(serve_stdio, server)
         else:
             import uvicorn
-            app = http_app(server, settings.aios_api_token.get_secret_value(), args.host)
+            app = http_app(server, settings.api_token.get_secret_value(), args.host)
             uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         for name in ("browser", "sandbox"):  # only what was made
-            if name in vars(resources):
-                vars(resources)[name].close()
+            if name in vars(deps):
+                vars(deps)[name].close()
 
 
 def _arguments(argv):
@@ -126,13 +119,13 @@ def _arguments(argv):
     transport.add_argument("--http", action="store_true")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--tools", default=",".join(FACTORIES),
+    parser.add_argument("--tools", default=",".join(SERVED_OVER_MCP),
                         type=lambda value: [n.strip() for n in value.split(",") if n.strip()],
-                        help="comma-separated subset of: " + ", ".join(FACTORIES))
+                        help="comma-separated, of: " + ", ".join(TOOLS.factories))
     args = parser.parse_args(argv)
-    unknown = [name for name in args.tools if name not in FACTORIES]
+    unknown = [name for name in args.tools if name not in TOOLS.factories]
     if unknown:
-        parser.error(f"unknown tools {unknown}; choose from {', '.join(FACTORIES)}")
+        parser.error(f"unknown tools {unknown}; choose from {', '.join(TOOLS.factories)}")
     return args
 
 

@@ -1,6 +1,6 @@
-"""Runs one task in a worker: claim, heartbeat, watch for cancel, execute, record."""
+"""Runs one task in a worker: claim, heartbeat, watch for cancel, execute, record. The
+kinds it runs are handed to it (aios.kinds in the worker): the pipeline knows none."""
 
-import base64
 import logging
 import socket
 import threading
@@ -8,111 +8,26 @@ import time
 
 import redis
 
-from . import attachments
-from .artifacts import publish_outputs
-from .capacity import waiting_for_capacity
 from .context import RETRY_S, RunContext, transient
+from .errors import Cancelled, TaskFailed
 from .events import EventLog, LostOwnership, new_event
-from ..chat import run_chat
-from ..files.roots import FileRefused
-from ..providers.base import ProviderError
-from .sandbox_client import SandboxError
+from .kind import Kinds
 from .store import TaskStore
 from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
 
-class Cancelled(Exception):
-    pass
-
-
-class TaskFailed(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
-def run_echo(ctx: RunContext, task_input: dict, deps) -> dict:
-    return {"text": task_input["text"]}
-
-
-def failed(ctx: RunContext, exc, code: str) -> Exception:
-    """What a failure of a kind's dependency becomes: `cancelled` when it came from a
-    cancel (the stream or run was cut on purpose), else a failure with its code."""
-    return Cancelled() if ctx.cancelled.is_set() else TaskFailed(code, str(exc))
-
-
-def run_code(ctx: RunContext, task_input: dict, deps) -> dict:
-    def output(stream: str, text: str) -> None:
-        ctx.emit(stream, {"text": text})
-    body = dict(task_input)
-    attached = _attach(ctx, body, deps)
-    try:
-        result = waiting_for_capacity(
-            lambda: deps.sandbox.run(body, output, owner=f"task:{ctx.task_id}",
-                                     register_close=ctx.on_cancel), ctx.emit, ctx.pause)
-    except SandboxError as exc:
-        raise failed(ctx, exc, exc.code) from exc
-    publish_outputs(ctx, result, deps.artifacts)
-    return dict(result, **({"attachments": [a.listed() for a in attached]} if attached else {}))
-
-
-def _attach(ctx: RunContext, body: dict, deps) -> list:
-    """The task's attachments join its files, under names that clash with none of them."""
-    paths = body.pop("attachments", None)
-    if not paths:
-        return []
-    try:
-        attached = attachments.load(deps.files, paths, deps.settings.aios_upload_dir,
-                                    taken=body.get("files", {}))
-    except FileRefused as exc:
-        raise TaskFailed("bad_attachment", str(exc)) from exc
-    body["files"] = {**body.get("files", {}), **{
-        a.name: {"data_base64": base64.b64encode(a.data).decode()} for a in attached}}
-    ctx.emit("log", {"text": "attached: " + ", ".join(a.describe() for a in attached) + "\n"})
-    return attached
-
-
-def run_chat_task(ctx: RunContext, task_input: dict, deps) -> dict:
-    try:
-        settings = deps.settings
-        return run_chat(ctx, task_input, deps.providers, settings.llm_max_retries,
-                        settings.aios_llm_fallback, deps.chat_cache, deps.files)
-    except FileRefused as exc:
-        raise TaskFailed("bad_attachment", str(exc)) from exc
-    except ProviderError as exc:
-        raise failed(ctx, exc, exc.code) from exc
-
-
-def run_agent_task(ctx: RunContext, task_input: dict, deps) -> dict:
-    from ..agent.loop import Stopped
-    from ..agent.sessions import SessionBusy
-    from ..agent.task import agent_task
-    try:
-        return agent_task(ctx, task_input, deps, deps.agent_sessions)
-    except Stopped as exc:
-        raise Cancelled() from exc
-    except SessionBusy as exc:
-        raise TaskFailed("session_busy", str(exc)) from exc
-    except KeyError as exc:  # an unknown tool name (the web checks too)
-        raise TaskFailed("invalid_request", str(exc.args[0])) from exc
-    except ProviderError as exc:
-        raise failed(ctx, exc, exc.code) from exc
-
-
-RUNNERS = {"echo": run_echo, "code": run_code, "chat": run_chat_task, "agent": run_agent_task}
-
-
 class TaskRunner:
-    def __init__(self, store: TaskStore, events: EventLog, deps,
+    def __init__(self, store: TaskStore, events: EventLog, kinds: Kinds, deps: object,
                  heartbeat_interval_s: float, max_attempts: int = 3,
                  time_limit_errors: tuple[type[BaseException], ...] = (),
                  lease_s: float = 6.0, max_log_bytes: int = 8 << 20):
         self.message_for = None  # task id -> its Celery message, for a hand-back
         self.store = store
         self.events = events
-        self.deps = deps  # what kinds use: .sandbox, .providers, .settings
+        self.kinds = kinds
+        self.deps = deps  # handed to each kind's run as it is (the worker's WorkerResources)
         self.max_attempts = max_attempts
         self.time_limit_errors = time_limit_errors
         self.max_log_bytes = max_log_bytes
@@ -156,7 +71,7 @@ class TaskRunner:
 
     def _outcome(self, ctx: RunContext, kind: str, task_input: dict) -> str:
         try:
-            result = RUNNERS[kind](ctx, task_input, self.deps)
+            result = self.kinds[kind].run(ctx, task_input, self.deps)
             ctx.close()
             if ctx.cancelled.is_set():
                 raise Cancelled()

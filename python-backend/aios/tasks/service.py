@@ -10,7 +10,8 @@ import redis
 
 from .broker import QueuedMessage
 from .events import PAGE, EventLog, new_event
-from .kinds import BadTaskInput, validate_input
+from .errors import BadTaskInput
+from .kind import Kinds, validate_input
 from .pressure import RedisPressure
 from .store import FINAL, STATUSES, TaskStore
 
@@ -28,13 +29,14 @@ class Submitted:
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, log: EventLog,
+    def __init__(self, store: TaskStore, log: EventLog, kinds: Kinds,
                  message_for: Callable[[str], QueuedMessage], revoke: Callable[[str], None],
                  max_input_bytes: int, validation_context: Optional[dict] = None,
                  pressure: Optional[RedisPressure] = None):
         self.pressure = pressure  # refuses new tasks while Redis is nearly full
         self.store = store
         self.log = log
+        self.kinds = kinds  # what may be submitted, and how each input is validated
         self.message_for = message_for
         self.revoke = revoke
         self.max_input_bytes = max_input_bytes
@@ -50,7 +52,7 @@ class TaskService:
             raise BadTaskInput("task_id must be 8-64 letters, digits, '-' or '_'")
         if len(json.dumps(task_input)) > self.max_input_bytes:
             raise BadTaskInput(f"input is larger than {self.max_input_bytes} bytes", status=413)
-        clean = validate_input(kind, task_input, self.validation_context)
+        clean = validate_input(self.kinds, kind, task_input, self.validation_context)
         if self.pressure:
             self.pressure.check()  # StorageFull
         event = new_event(task_id, "status", {"status": "queued"})

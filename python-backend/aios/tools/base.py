@@ -2,6 +2,7 @@
 `run`. A tool's failure is a ToolError: its message goes back to the model as the tool's
 result, and the agent carries on."""
 
+import importlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
@@ -54,18 +55,22 @@ def spec(tool: Tool) -> dict:
     return {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
 
 
-Factory = Callable[[Any], Tool]  # (worker resources) -> a tool
-
-
 @dataclass
 class ToolRegistry:
-    factories: dict[str, Factory]
+    """Tools by name, each made by a factory `(deps) -> Tool` named "module:function" and
+    imported only when the tool is built (Playwright stays out of processes that never
+    browse)."""
+    factories: dict[str, str]
 
     def names(self) -> list[str]:
         return sorted(self.factories)
 
-    def build(self, names: list[str], resources) -> list[Tool]:
+    def build_one(self, name: str, deps) -> Tool:
+        module, _, function = self.factories[name].partition(":")
+        return getattr(importlib.import_module(module), function)(deps)
+
+    def build(self, names: list[str], deps) -> list[Tool]:
         unknown = [n for n in names if n not in self.factories]
         if unknown:
             raise KeyError(f"unknown tools {unknown}; available: {', '.join(self.names())}")
-        return [self.factories[name](resources) for name in names]
+        return [self.build_one(name, deps) for name in names]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urldefrag, urlsplit
 
+from ..deps import Deps
 from ..net.guard import AddressGuard
 from ..net.proxy import REFUSED_HEADER, GuardProxy
 from ..settings import PROJECT_TMP
@@ -55,7 +56,7 @@ class Browse:
     def __init__(self, settings, browser, guard: Optional[AddressGuard] = None,
                  tmp_root: Path = PROJECT_TMP):
         self.browser = browser
-        self.guard = guard or AddressGuard(settings.aios_browse_allowlist)
+        self.guard = guard or AddressGuard(settings.browse_allowlist)
         self.timeout_s = settings.browse_timeout_s
         self.max_bytes = settings.browse_max_page_bytes
         self.max_chars = settings.tool_result_max_chars
@@ -85,8 +86,8 @@ class Browse:
         return self.tmp_root / "browse" / folder / f"page-{uuid.uuid4().hex[:12]}.png"
 
 
-def make_browse(resources) -> Browse:
-    return Browse(resources.settings, resources.browser)
+def make_browse(deps: Deps) -> Browse:
+    return Browse(deps.settings, deps.browser)
 
 
 def _arguments(arguments: dict) -> tuple[str, bool]:

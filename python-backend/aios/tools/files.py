@@ -2,10 +2,11 @@
 reader as chat attachments (text, images, PDFs, audio transcripts, video frames); and
 `copy_to_sandbox`, which hands one of them to the run's code instead of to the model."""
 
+from ..deps import Deps
 from ..files.reader import FileReader
 from ..files.roots import FileRefused
-from ..tasks import attachments
-from ..tasks.artifacts import safe_name
+from ..sandbox import attachments
+from ..sandbox.artifacts import safe_name
 from .base import ToolContext, ToolError, ToolOutput
 from .sandbox import RunSandbox
 
@@ -78,14 +79,14 @@ class CopyToSandbox:
         return {"name": copied.name, "size": len(copied.data), "media_type": copied.media_type}
 
 
-def make_copy_to_sandbox(resources) -> CopyToSandbox:
-    return CopyToSandbox(resources.files, RunSandbox(resources, resources.sandbox.egress_allowed()),
-                         resources.settings.aios_upload_dir)
+def make_copy_to_sandbox(deps: Deps) -> CopyToSandbox:
+    return CopyToSandbox(deps.files, RunSandbox(deps, deps.sandbox.egress_allowed()),
+                         deps.settings.upload_dir)
 
 
-def make_list_files(resources) -> ListFiles:
-    return ListFiles(resources.files)
+def make_list_files(deps: Deps) -> ListFiles:
+    return ListFiles(deps.files)
 
 
-def make_read_file(resources) -> ReadFile:
-    return ReadFile(resources.files)
+def make_read_file(deps: Deps) -> ReadFile:
+    return ReadFile(deps.files)

@@ -5,11 +5,12 @@ artifacts, and the images among them go back to the model, so it sees its own ch
 
 import json
 
+from ..deps import Deps
 from ..files.reader import image_part
 from ..files.sniff import IMAGE_TYPES
-from ..tasks.artifacts import publish_outputs
-from ..tasks.capacity import waiting_for_capacity
-from ..tasks.sandbox_client import SandboxError
+from ..sandbox.artifacts import publish_outputs
+from ..sandbox.capacity import waiting_for_capacity
+from ..sandbox.client import SandboxError
 from .base import ToolContext, ToolError, ToolOutput
 from .sandbox import NOTE, RunSandbox
 
@@ -42,11 +43,11 @@ class RunCode:
     name = "run_code"
     description = DESCRIPTION
 
-    def __init__(self, resources, network: bool):
-        self.sandbox = resources.sandbox
-        self.run_sandbox = RunSandbox(resources, network)
-        self.artifacts = resources.artifacts
-        self.max_output_chars = resources.settings.tool_result_max_chars
+    def __init__(self, deps: Deps, network: bool):
+        self.sandbox = deps.sandbox
+        self.run_sandbox = RunSandbox(deps, network)
+        self.artifacts = deps.artifacts
+        self.max_output_chars = deps.settings.tool_result_max_chars
         self.network = network
         self.parameters = parameters(network)
 
@@ -109,5 +110,5 @@ class RunCode:
         return text[:self.max_output_chars] + f"\n[... cut at {self.max_output_chars} characters]"
 
 
-def make_run_code(resources) -> RunCode:
-    return RunCode(resources, network=resources.sandbox.egress_allowed())
+def make_run_code(deps: Deps) -> RunCode:
+    return RunCode(deps, network=deps.sandbox.egress_allowed())

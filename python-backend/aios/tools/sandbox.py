@@ -2,8 +2,9 @@
 use and destroyed when the run ends or, with a session, the conversation's own, kept by
 the sandbox manager until it has been unused for AIOS_AGENT_SANDBOX_IDLE_S."""
 
-from ..tasks.capacity import waiting_for_capacity
-from ..tasks.sandbox_client import SandboxError
+from ..deps import Deps
+from ..sandbox.capacity import waiting_for_capacity
+from ..sandbox.client import SandboxError
 from .base import ToolContext, ToolError
 
 SANDBOX = "sandbox.id"  # its id in the run's tool state
@@ -11,10 +12,10 @@ NOTE = "sandbox.note"  # what the model is told once about it
 
 
 class RunSandbox:
-    def __init__(self, resources, network: bool):
-        settings = resources.settings
-        self.client = resources.sandbox
-        self.sessions = resources.agent_sessions
+    def __init__(self, deps: Deps, network: bool):
+        settings = deps.settings
+        self.client = deps.sandbox
+        self.sessions = deps.agent_sessions
         self.network = network  # made able to reach the internet (per exec, on request)
         # A run's sandbox outlives a crashed worker by its TTL at most: the manager's reaper
         self.run_ttl_s = settings.agent_max_seconds + 60

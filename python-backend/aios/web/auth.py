@@ -2,11 +2,11 @@
 
 import hmac
 
-from flask import current_app
+from .state import web_state
 
 
 def token_ok(given: object) -> bool:
-    expected = current_app.extensions["aios.settings"].aios_api_token.get_secret_value()
+    expected = web_state().settings.api_token.get_secret_value()
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 

@@ -6,7 +6,7 @@ import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..tasks.kinds import BadTaskInput
+from ..tasks.errors import BadTaskInput
 from ..tasks.pressure import StorageFull
 from ..tasks.service import TaskNotFound
 

@@ -7,13 +7,16 @@ import httpx
 from flask import Blueprint, current_app, jsonify
 
 from ..tasks.keys import WORKERS
+from .state import web_state
+
 bp = Blueprint("health", __name__)
 DEADLINE_S = 0.9
 
 
 def check_redis(app) -> dict:
-    app.extensions["aios.redis"].ping()
-    pressure = app.extensions["aios.tasks"].pressure
+    state = web_state(app)
+    state.redis.ping()
+    pressure = state.tasks.pressure
     ratio = pressure.ratio(fresh=True)
     if ratio is None:
         return {"ok": True}
@@ -25,10 +28,10 @@ def check_redis(app) -> dict:
 
 def check_workers(app) -> dict:
     # Ping the workers that signed in recently; the ping returns as soon as they all answer.
-    settings = app.extensions["aios.settings"]
-    recent = app.extensions["aios.redis"].zrangebyscore(
-        WORKERS, time.time() - 3 * settings.watchdog_interval_s, "+inf")
-    replies = app.extensions["celery"].control.ping(timeout=0.5, limit=len(recent) or None)
+    state = web_state(app)
+    recent = state.redis.zrangebyscore(
+        WORKERS, time.time() - 3 * state.settings.watchdog_interval_s, "+inf")
+    replies = state.celery.control.ping(timeout=0.5, limit=len(recent) or None)
     workers = sorted(name for reply in replies for name in reply)
     if not workers:
         return {"ok": False, "error": "no Celery worker answered a ping"}
@@ -36,7 +39,7 @@ def check_workers(app) -> dict:
 
 
 def check_sandbox(app) -> dict:
-    url = app.extensions["aios.settings"].sandbox_manager_url
+    url = web_state(app).settings.sandbox_manager_url
     response = httpx.get(url + "/health", timeout=0.7)
     if response.status_code != 200:
         return {"ok": False, "error": f"sandbox manager answered {response.status_code}"}

@@ -10,14 +10,28 @@ EVENT = "task:event"
 NAMESPACE = "/"
 
 
+# The one reliance on python-socketio's internals outside server_fixes.py (checked against
+# python-socketio 5.18.1): PubSubManager calls its private _handle_emit(message) for every
+# emit, this process's own (from PubSubManager.emit) and those arriving from the queue (from
+# PubSubManager._thread). GatedRedisManager overrides it so that task events pass through the
+# gate. If an upgrade renamed or bypassed the hook, live events would go straight to the
+# room: duplicated or out of order around a replay, and sockets would never leave a finished
+# task's room. So a missing hook stops the start (__init__), and
+# tests/unit/test_web_fixes_hooks.py checks that emit still goes through it.
+_DELIVERY_HOOK = "_handle_emit"
+
+
 class GatedRedisManager(socketio.RedisManager):
     def __init__(self, url: str, gate: SubscriptionGate, **kwargs):
+        if not callable(getattr(socketio.PubSubManager, _DELIVERY_HOOK, None)):
+            raise RuntimeError(f"python-socketio's PubSubManager has no {_DELIVERY_HOOK}: "
+                               "task events would bypass the gate (see aios/web/queue.py)")
         super().__init__(url, **kwargs)
         self.gate = gate
 
     def _handle_emit(self, message):
-        # Called for every emit that arrives from the queue (python-socketio's delivery
-        # hook); task events go to each room member through its gate, the rest as usual.
+        # python-socketio's delivery hook (see above); task events go to each room member
+        # through its gate, the rest as usual.
         room = message.get("room") or ""
         if message.get("event") != EVENT or not room.startswith(task_room("")):
             return super()._handle_emit(message)

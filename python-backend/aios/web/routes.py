@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, jsonify, request, send_file
 
 from ..celery_app import MCP_STATUS
 from ..files.roots import FileRefused
@@ -12,6 +12,7 @@ from ..tasks.events import PAGE
 from ..providers.registry import NO_KEY_HINT, configured
 from .auth import bearer, token_ok
 from .errors import ApiError
+from .state import web_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_PAGE = 10_000
@@ -19,7 +20,7 @@ MCP_STATUS_TIMEOUT_S = 20
 
 
 def tasks():
-    return current_app.extensions["aios.tasks"]
+    return web_state().tasks
 
 
 @bp.before_request
@@ -52,12 +53,11 @@ def int_arg(name: str, default: int) -> int:
 @bp.get("/mcp")
 def mcp():
     """The configured MCP servers with their state and tools, as a worker sees them."""
-    settings = current_app.extensions["aios.settings"]
-    servers = settings.mcp_config.servers
+    servers = web_state().mcp_servers
     if not servers:
         return jsonify({"servers": [], "hint": "list MCP servers in a JSON file "
                         "({\"mcpServers\": {...}}) and point AIOS_MCP_CONFIG at it"})
-    celery = current_app.extensions["celery"]
+    celery = web_state().celery
     try:
         seen = celery.send_task(MCP_STATUS).get(timeout=MCP_STATUS_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - no worker answered in time: say so, per server
@@ -70,12 +70,12 @@ def mcp():
 @bp.post("/files")
 def upload():
     """multipart/form-data with a `file` field -> {"path"} for attachments and read_file."""
-    settings = current_app.extensions["aios.settings"]
+    settings = web_state().settings
     request.max_content_length = settings.upload_max_bytes + (64 << 10)  # + form overhead
     file = request.files.get("file")
     if file is None:
         raise ApiError(400, "send multipart/form-data with the file in a field named `file`")
-    folder = Path(settings.aios_upload_dir)
+    folder = Path(settings.upload_dir)
     sweep(folder, settings.upload_retention_s)
     try:
         saved = save_upload(file.stream, file.filename, folder, settings.upload_max_bytes)
@@ -120,7 +120,7 @@ def events(task_id: str):
 @bp.get("/tasks/<task_id>/artifacts")
 def artifacts(task_id: str):
     tasks().get(task_id)
-    store = current_app.extensions["aios.artifacts"]
+    store = web_state().artifacts
     return jsonify({"artifacts": [a.public(task_id) for a in store.listing(task_id)]})
 
 
@@ -128,7 +128,7 @@ def artifacts(task_id: str):
 def artifact(task_id: str, name: str):
     """A figure or file a task's sandbox gave back; only names the task listed exist."""
     tasks().get(task_id)  # 404 for an unknown or expired task
-    found = current_app.extensions["aios.artifacts"].find(task_id, name)
+    found = web_state().artifacts.find(task_id, name)
     if found is None:
         raise ApiError(404, f"task {task_id} has no artifact {name!r}")
     path, meta = found
@@ -148,6 +148,6 @@ def cancel(task_id: str):
 
 @bp.get("/providers")
 def providers():
-    settings = current_app.extensions["aios.settings"]
+    settings = web_state().settings
     listed = configured(settings)
     return jsonify({"providers": listed, **({} if listed else {"hint": NO_KEY_HINT})})

@@ -3,12 +3,13 @@
 import logging
 import re
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from ..agent.sessions import SessionBusy
-from ..tasks.sandbox_client import SandboxError
+from ..sandbox.client import SandboxError
 from .errors import ApiError
 from .routes import int_arg, require_token
+from .state import web_state
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 bp.before_request(require_token)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def sessions():
-    return current_app.extensions["aios.sessions"]
+    return web_state().sessions
 
 
 @bp.get("")
@@ -40,7 +41,7 @@ def delete(session_id: str):
         raise ApiError(404, f"no session {session_id!r}") from None
     if sandbox_id:
         try:
-            current_app.extensions["aios.sandbox"].destroy(sandbox_id)
+            web_state().sandbox.destroy(sandbox_id)
         except SandboxError as exc:  # its idle time removes it anyway
             log.warning("session %s: its sandbox %s was not removed now: %s", session_id,
                         sandbox_id, exc)

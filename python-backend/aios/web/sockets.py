@@ -7,13 +7,14 @@ from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
 from ..tasks.events import PAGE
-from ..tasks.kinds import BadTaskInput
+from ..tasks.errors import BadTaskInput
 from ..tasks.keys import room
 from ..tasks.service import TaskNotFound
 from ..tasks.pressure import StorageFull
 from . import socketio
 from .errors import REDIS_RETRY_AFTER_S
 from .auth import token_ok
+from .state import web_state
 
 
 def acked(handler):
@@ -42,13 +43,13 @@ def acked(handler):
 
 
 def service():
-    return current_app.extensions["aios.tasks"]
+    return web_state().tasks
 
 
 def stream_to_me(task_id: str, after: int, then=None) -> int:
     """Join the task's room and replay its log after `after`, gated so that every event
     reaches this socket exactly once, in order (also those emitted meanwhile)."""
-    sid, gate = request.sid, current_app.extensions["aios.gate"]
+    sid, gate = request.sid, web_state().gate
     manager = socketio.server.manager
     gate.begin(sid, task_id, after)
     join_room(room(task_id))
@@ -76,7 +77,7 @@ def connect(auth=None):
 
 @socketio.on("disconnect")
 def disconnect(*_):
-    current_app.extensions["aios.gate"].forget(request.sid)
+    web_state().gate.forget(request.sid)
 
 
 @socketio.on("ping")

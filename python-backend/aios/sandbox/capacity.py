@@ -5,7 +5,7 @@ interrupts it) or a cancel does; a `log` event says that the task waits."""
 import time
 from typing import Callable, TypeVar
 
-from .sandbox_client import SandboxError
+from .client import SandboxError
 
 T = TypeVar("T")
 BACKOFF_S = (1, 2, 4, 8, 15)  # when the manager sends no Retry-After

@@ -1,13 +1,14 @@
-"""The chat task: one provider stream, its tokens as events, one retry policy."""
+"""Calling a model: which (provider, model) pairs to try, one answer streamed as `token`
+events, retries before the first token (honouring retry-after), and falling back to the
+next pair. The chat kind and the agent loop both call models through it.
 
-from typing import Callable, Optional
+`ctx` is the run's context as the task pipeline hands it: `emit(type, data)`, `cancelled`
+(an Event), `pause(seconds) -> bool` (True when cancelled meanwhile), `on_cancel(close)`."""
 
-from .providers.base import (ChatRequest, Finish, ProviderError, TextDelta, ToolCall, Usage)
-from .chat_cache import ChatCache
-from .files.attachments import attach
-from .files.reader import FileReader
-from .files.roots import FileRefused
-from .providers.registry import ProviderSet
+from typing import Callable
+
+from .base import ChatRequest, Finish, ProviderError, TextDelta, ToolCall, Usage
+from .registry import ProviderSet
 
 
 def candidates(task_input: dict, fallback: list[str], providers: ProviderSet) -> list:
@@ -22,38 +23,6 @@ def candidates(task_input: dict, fallback: list[str], providers: ProviderSet) ->
         provider = providers.get(name)
         pairs.append((provider, task_input.get("model") or model or provider.default_model))
     return pairs
-
-
-def run_chat(ctx, task_input: dict, providers: ProviderSet, max_retries: int,
-             fallback: list[str] = (), cache: Optional[ChatCache] = None,
-             files: Optional[FileReader] = None) -> dict:
-    """Streams the answer as `token` events. A retryable failure before the first token is
-    retried (honouring retry-after), then moves to the next fallback pair."""
-    pairs = candidates(task_input, list(fallback), providers)
-    paths = task_input.get("attachments") or []
-    if paths:
-        if files is None:
-            raise FileRefused("unsupported_type", "attachments are not available here")
-        parts = [part for path in paths for part in files.read(path).parts]
-        # The request (and the cache key) carries the files' content, not just their names
-        task_input = dict(task_input, messages=attach(task_input["messages"], parts))
-    cached = cache is not None and ChatCache.applies(task_input)
-
-    def answer_with(provider, model: str) -> dict:
-        key = ChatCache.key(provider.name, model, task_input) if cached else None
-        if cached:
-            hit = cache.get(key)
-            if hit:
-                ctx.emit("token", {"text": hit["text"]})
-                return dict(hit, cached=True)
-        request = ChatRequest(model=model, messages=task_input["messages"],
-                              temperature=task_input.get("temperature"),
-                              max_tokens=task_input.get("max_tokens"))
-        result = stream_answer(ctx, request, provider, max_retries)
-        if cached:
-            cache.put(key, result)
-        return result
-    return with_fallback(ctx, pairs, answer_with)
 
 
 def with_fallback(ctx, pairs: list, answer_with: Callable) -> dict:

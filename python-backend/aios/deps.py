@@ -1,0 +1,50 @@
+"""What task kinds and tools work with: one typed object. In a worker it is the process's
+`WorkerResources` (aios.resources), which makes each service on first use; the MCP server
+makes one too; tests may hand in any object with these attributes."""
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # for the types only: the services' modules load when they are made
+    import redis
+
+    from .agent.sessions import AgentSessions
+    from .files.reader import FileReader
+    from .mcp.client import McpHub
+    from .providers.cache import ChatCache
+    from .providers.registry import ProviderSet
+    from .sandbox.artifacts import ArtifactStore
+    from .sandbox.client import SandboxClient
+    from .settings import Settings
+    from .tools.browser import BrowserHost
+
+
+class Deps(Protocol):
+    @property
+    def settings(self) -> "Settings": ...
+
+    @property
+    def redis(self) -> "redis.Redis": ...
+
+    @property
+    def sandbox(self) -> "SandboxClient": ...
+
+    @property
+    def artifacts(self) -> "ArtifactStore": ...
+
+    @property
+    def files(self) -> "FileReader": ...
+
+    @property
+    def providers(self) -> "ProviderSet": ...
+
+    @property
+    def chat_cache(self) -> "ChatCache": ...
+
+    @property
+    def agent_sessions(self) -> "AgentSessions": ...
+
+    @property
+    def browser(self) -> "BrowserHost": ...
+
+    @property
+    def mcp(self) -> "McpHub": ...

@@ -1,0 +1,112 @@
+"""The upstream internals that aios/web/server_fixes.py and GatedRedisManager rely on, checked
+through the installed eventlet, python-engineio and python-socketio themselves: an upgrade that
+moves one of them fails here, not in production."""
+
+import os
+import socket
+import struct
+from types import SimpleNamespace
+
+import pytest
+import socketio
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:\s*Eventlet is deprecated")
+
+
+def client_frame(opcode: int, payload: bytes, final: bool) -> bytes:
+    """A masked frame, as a client sends it (RFC 6455, 5.2), of a payload under 126 bytes."""
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes([(0x80 if final else 0) | opcode, 0x80 | len(payload)]) + mask + masked
+
+
+@pytest.fixture
+def websocket_pair():
+    """eventlet's server-side WebSocket on one end of a socket pair, the client's end."""
+    from eventlet.websocket import RFC6455WebSocket
+
+    from aios.web.server_fixes import mend_eventlet_websocket
+    mend_eventlet_websocket()
+    server, client = socket.socketpair()
+    server.settimeout(5)
+    client.settimeout(5)
+    yield RFC6455WebSocket(server, {}, max_frame_length=10), client
+    server.close()
+    client.close()
+
+
+def test_eventlets_reader_unmasks_through_the_fix(websocket_pair):
+    ws, client = websocket_pair
+    client.sendall(client_frame(1, b"hel", final=False) + client_frame(0, b"lo!", final=True))
+    assert ws.wait() == "hello!"
+
+
+def test_eventlets_reader_closes_with_1009_a_fragmented_message_past_the_bound(websocket_pair):
+    ws, client = websocket_pair
+    # Each fragment is under max_frame_length (10), the message is not: eventlet alone would
+    # return all 12 bytes.
+    client.sendall(client_frame(1, b"abcdef", final=False) + client_frame(0, b"ghijkl", True))
+    assert ws.wait() is None
+    close = client.recv(64)
+    assert close[0] == 0x88 and struct.unpack("!H", close[2:4])[0] == 1009
+
+
+def test_lean_websocket_hands_the_socket_over_and_hides_the_compression_offer():
+    from aios.web.server_fixes import LeanWebSocket
+    seen = {}
+    app = LeanWebSocket(lambda environ, start_response: seen.update(environ) or [])
+    sock = object()
+    app({"HTTP_UPGRADE": "websocket", "gunicorn.socket": sock,
+         "HTTP_SEC_WEBSOCKET_EXTENSIONS": "permessage-deflate"}, None)
+    assert seen["eventlet.input"].get_socket() is sock
+    assert "gunicorn.socket" not in seen and "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen
+    app({"PATH_INFO": "/api/tasks", "gunicorn.socket": sock}, None)  # plain HTTP: untouched
+    assert seen["gunicorn.socket"] is sock
+
+
+def test_the_connect_deadline_wraps_python_socketios_own_connect_handler():
+    from aios.web.server_fixes import ConnectDeadline
+    server = socketio.Server(async_mode="threading")
+    accept = server.eio.handlers["connect"]  # python-socketio's _handle_eio_connect
+    deadline = ConnectDeadline(server, seconds=10, clock=lambda: 0.0)
+    deadline.sweeper = "started"  # no sweeper thread in a unit test
+    deadline.install()
+    wrapped = server.eio.handlers["connect"]
+    assert wrapped is not accept and wrapped.connect_deadline is deadline
+    wrapped("eio-1", {"PATH_INFO": "/socket.io/"})
+    assert server.environ["eio-1"]["PATH_INFO"] == "/socket.io/"  # python-socketio's ran
+    assert list(deadline.pending) == [(10.0, "eio-1")]
+    server.eio.sockets["eio-1"] = SimpleNamespace()
+    server.eio.disconnect = lambda eio_sid: server.eio.sockets.pop(eio_sid)
+    assert server.manager.sid_from_eio_sid("eio-1", "/") is None  # never joined: closed
+    assert deadline.close_overdue(10.0) == 1 and "eio-1" not in server.eio.sockets
+
+
+def test_task_events_emitted_go_through_the_gates_delivery_hook():
+    from aios.tasks.keys import room
+    from aios.web.gate import SubscriptionGate
+    from aios.web.queue import EVENT, GatedRedisManager
+    gate = SubscriptionGate(fetch=lambda task_id, after: [])
+    manager = GatedRedisManager("redis://127.0.0.1:9/0", gate, channel="test")
+    published, sent = [], []
+    manager._publish = published.append  # no Redis here: what would go to other hosts
+    server = socketio.Server(async_mode="threading", client_manager=manager)
+    queued = manager.emit
+
+    def emit(event, data, *args, **kwargs):  # what deliver() sends to one socket, recorded
+        if not kwargs.get("ignore_queue"):
+            return queued(event, data, *args, **kwargs)
+        sent.append((kwargs["to"], event, data))
+
+    manager.emit = emit
+    sid = manager.connect("eio-1", "/")
+    manager.basic_enter_room(sid, "/", room("t1"))
+    gate.begin(sid, "t1", 0)
+    gate.finish(sid, "t1")
+
+    event = {"task_id": "t1", "seq": 1, "type": "status", "data": {"status": "succeeded"}}
+    server.emit(EVENT, (event, dict(event, seq=1)), to=room("t1"))  # seq 1 twice: sent once
+
+    assert sent == [(sid, EVENT, event)]
+    assert published and published[0]["event"] == EVENT  # other web processes get it too
+    assert not list(manager.get_participants("/", room("t1")))  # final: left the room
