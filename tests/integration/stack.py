@@ -187,8 +187,8 @@ class TaskListener:
                             wait_timeout=10)
         return self
 
-    def call(self, event: str, data) -> dict:
-        return self.client.call(event, data, timeout=10)
+    def call(self, event: str, data, timeout: float = 10) -> dict:
+        return self.client.call(event, data, timeout=timeout)
 
     def of(self, task_id: str) -> list:
         """The task's events in seq order. The server sends them in order, but the Python

@@ -50,7 +50,8 @@ def test_twenty_thousand_events_replay_whole_with_the_final_status(own_stack):
         EventLog(client, lambda room, events: None, 3600).append(
             task_id, "status", {"status": "succeeded"})
         listener = TaskListener(web.url).connect()
-        ack = listener.call("task:subscribe", {"task_id": task_id, "after": 0})
+        # the ack follows the replay of 20,002 events: seconds on a busy machine
+        ack = listener.call("task:subscribe", {"task_id": task_id, "after": 0}, timeout=60)
         assert ack["replayed"] == 20_002
         listener.wait_for(lambda got: len(got.events) >= 20_002, 30, "every event")
         events = listener.of(task_id)
@@ -258,12 +259,21 @@ def test_redis_full_refuses_new_tasks_and_loses_none(own_stack):
     accepted, refused = [], []
     with rest_client(web) as rest:
         client.config_set("maxmemory", str(client.info("memory")["used_memory"] + (24 << 20)))
+        # Tasks that print while Redis fills up under them: they meet the full Redis
+        slow_printer = "import time\nfor _ in range(10):\n    print('y' * 50000, flush=True)\n" \
+                       "    time.sleep(0.3)"
+        for _i in range(3):
+            accepted.append(submit(rest, "code", {"language": "python", "code": slow_printer}))
         chunk = b"x" * (1 << 20)
         for i in range(200):  # fill it up to the brim
             try:
                 client.set(f"filler:{i}", chunk)
             except redis_py.exceptions.OutOfMemoryError:
                 break
+        # The web reads Redis's memory use at most every RedisPressure.ttl_s (0.5 s): within
+        # that window a few more tasks may be accepted, each logging 1 MB (more than the
+        # high-water mark keeps free), which is not what this test is about
+        time.sleep(0.6)
         for _i in range(30):  # tasks that print a lot, while Redis is (nearly) full
             response = rest.post("/api/tasks", json={"kind": "code", "input": {
                 "language": "python", "code": "print('y' * 500000)"}})

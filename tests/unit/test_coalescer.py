@@ -45,8 +45,12 @@ def test_interleaved_streams_keep_their_order():
     events = [e for _, batch in emitted for e in batch]
     assert events[-1] == ("tool_call", {"id": 1})
     assert "".join(d["text"] for _, d in events[:-1]) == "".join(str(i % 10) for i in range(300))
-    assert all(a[0] != b[0] for a, b in zip(events[:-1], events[1:-1], strict=False)), (
-        "adjacent joined")
+    # Within one batch, adjacent chunks of a stream are joined (a chunk that arrives after a
+    # batch was sent starts the next one, whatever its stream: that depends on timing)
+    for _, batch in emitted:
+        texts = [e for e in batch if e[0] != "tool_call"]
+        assert all(a[0] != b[0] for a, b in zip(texts, texts[1:], strict=False)), (
+            "adjacent joined")
 
 
 def test_the_first_chunk_goes_at_once_and_a_later_one_waits_one_interval_at_most():

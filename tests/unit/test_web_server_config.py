@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# eventlet, once imported into this pytest process (the web fixes' tests import it), warns at
-# every fork; the children forked below (preexec_fn) never run eventlet.
-pytestmark = pytest.mark.filterwarnings(r"ignore:Using fork\(\) is a bad idea:DeprecationWarning")
-
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND = ROOT / "python-backend"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
