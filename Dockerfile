@@ -1,5 +1,10 @@
 # One image for web, worker and flower (python-backend/); docker-compose.yml picks the
 # process by its command. Build context: the repository root (.dockerignore keeps it small).
+# Targets: `app` (the default: the last stage is the same image) and `test`, which runs the
+# unit tests inside the image during the build: `docker build --target test .` (same
+# BASE_IMAGE build arg). BuildKit builds only what a target needs; the legacy builder
+# (DOCKER_BUILDKIT=0) builds every stage before it, so a plain build runs the unit tests too
+# (once: the layer is cached) and docker-compose.yml names `target: app`.
 # BASE_IMAGE: the upstream default; this machine has no registry and builds on the local
 # Debian bookworm `aios-base:bookworm` (scripts/build-images.sh), whose python3 is 3.11 too.
 ARG BASE_IMAGE=python:3.11-slim
@@ -19,7 +24,7 @@ RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then set -- --no-index --find-links
     && /opt/venv/bin/pip install -q "$@" -r /req/requirements.txt -c /req/constraints.txt
 
 # --- the runtime image --------------------------------------------------------------------
-FROM ${BASE_IMAGE}
+FROM ${BASE_IMAGE} AS app
 ARG APP_UID=10002
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH HOME=/home/aios AIOS_USER=aios \
@@ -33,7 +38,10 @@ RUN apt-get update \
     && groupadd --gid ${APP_UID} aios \
     && useradd --uid ${APP_UID} --gid ${APP_UID} --home-dir /home/aios --create-home \
         --shell /usr/sbin/nologin aios \
-    && mkdir -p /srv/tmp && chown aios:aios /srv/tmp
+    && mkdir -p /srv/tmp && chown aios:aios /srv/tmp \
+    && ln -s /srv /app
+# /app -> /srv: the design guide's paths work as printed (/app/tmp is the shared scratch
+# space, /srv/tmp; /app/python-backend the code).
 COPY --from=venv /opt/venv /opt/venv
 COPY docker/entrypoint.sh /usr/local/bin/aios-entrypoint
 COPY python-backend/ /srv/python-backend/
@@ -43,3 +51,29 @@ EXPOSE 8765 5555
 ENTRYPOINT ["aios-entrypoint"]
 # The design's command; gunicorn.conf.py (read from the WORKDIR) adds worker_connections.
 CMD ["gunicorn", "--worker-class", "eventlet", "-w", "1", "--bind", "0.0.0.0:8765", "app:app"]
+
+# --- test: the unit tests, in this image (`docker build --target test .`) ------------------
+# tests/unit with the layout of the repository (the tests find files from their own path),
+# the sandbox manager's code and requirements (the unit tests of its pure modules), pytest
+# from the wheelhouse. tests/domain and tests/integration need redis-server, dockerd and the
+# other images: they run on the host (`make test`), not here.
+FROM app AS test
+COPY constraints.txt sandbox_manager/requirements.txt /req/
+COPY --from=venv /wheelhouse/ /wheelhouse/
+RUN /opt/venv/bin/pip install -q --disable-pip-version-check --no-cache-dir \
+        $(ls /wheelhouse/*.whl >/dev/null 2>&1 && echo --no-index --find-links /wheelhouse) \
+        -r /req/requirements.txt pytest pytest-timeout -c /req/constraints.txt \
+    && rm -rf /wheelhouse /req
+COPY pytest.ini .env.example /srv/
+COPY sandbox_manager/ /srv/sandbox_manager/
+COPY scripts/supervise.py /srv/scripts/
+COPY tests/__init__.py tests/files.py tests/net_helpers.py /srv/tests/
+COPY tests/unit/ /srv/tests/unit/
+WORKDIR /srv
+USER aios
+# As the services' user, so all but one: making a device node (mknod) needs root.
+RUN python -m pytest -p no:cacheprovider -q tests/unit --deselect \
+    tests/unit/test_files.py::test_missing_folders_fifos_devices_and_bad_values_are_refused
+
+# --- the default target: the runtime image, unchanged --------------------------------------
+FROM app

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# `make compose-smoke`: build every image on the local Debian base, bring docker-compose.yml up
-# under a unique project name on free ports, wait until every service is healthy, run a `code`
-# task end to end over Socket.IO, check Flower's auth and Redis's password, then take
-# everything down (also on failure or Ctrl-C) and check nothing is left. Prints how long each
-# step took.
+# `make compose-smoke`: `docker-compose up -d --build` on the local Debian base (compose builds
+# every image, the sandbox image too, into a tag of the smoke's own), under a unique project
+# name on free ports; wait until every service is healthy, run a `code` task end to end over
+# Socket.IO, check Flower's auth, Redis's password and volume name, /app/tmp, a second `up -d`
+# without --build, then take everything down (also on failure or Ctrl-C) and check no
+# container, volume or network is left. Prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LOCAL_BASE=${LOCAL_BASE:-aios-base:bookworm}
 TIMEOUT_S=${SMOKE_TIMEOUT_S:-300}   # for the stack to come up healthy
+BUILD_TIMEOUT_S=${SMOKE_BUILD_TIMEOUT_S:-1200}   # for `up --build`'s builds (cold: minutes)
 PY=${PY:-.venv/bin/python}          # the host's venv: python-socketio client, websocket-client
 export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0   # the legacy builder: no buildx, no registry
 t0=$SECONDS
@@ -17,19 +19,24 @@ step() { echo "== $1 ($((SECONDS - step_t)) s)"; step_t=$SECONDS; }
 
 command -v docker-compose >/dev/null 2>&1 || scripts/ensure-packages.sh docker-compose
 scripts/make-wheelhouse.sh
-LOCAL_BASE=$LOCAL_BASE scripts/build-images.sh   # the local base and the sandbox image
+# The local base; also the developer's aios-sandbox, whose layers compose's build reuses.
+LOCAL_BASE=$LOCAL_BASE scripts/build-images.sh
 step "wheelhouse, base and sandbox images ready"
 
 project=aios-smoke-$$
 work=$(mktemp -d /var/tmp/aios-smoke.XXXXXX)
 mkdir -p "$work/tmp" "$work/downloads" "$work/documents"
 # Set first: `down -v` removes the volume of this name, which must never be a real stack's.
-export AIOS_ENV_FILE=$work/env AIOS_REDIS_VOLUME=${project}_redis-data
+export AIOS_ENV_FILE=$work/env AIOS_REDIS_VOLUME=${project}_redis_data
 compose() { docker-compose -p "$project" -f docker-compose.yml --env-file "$AIOS_ENV_FILE" "$@"; }
 
 leftovers() {
   docker ps -aq --filter "label=com.docker.compose.project=$project"
   docker ps -aq --filter "label=aios.manager=$project"   # sandboxes of this stack's manager
+}
+networks_left() {
+  docker network ls -q --filter "label=com.docker.compose.project=$project"
+  docker network ls -q --filter "label=aios.manager=$project"   # egress networks
 }
 up_started="" down_done=""
 teardown() {
@@ -65,30 +72,79 @@ export PYTHON_BASE_IMAGE=$LOCAL_BASE REDIS_BASE_IMAGE=$LOCAL_BASE \
   AIOS_IMAGE_PREFIX=${SMOKE_IMAGE_PREFIX:-aios-smoke} SANDBOX_MANAGER_NAME=$project \
   AIOS_TMP_DIR=$work/tmp AIOS_HOST_DOWNLOADS=$work/downloads AIOS_HOST_DOCUMENTS=$work/documents \
   AIOS_WEB_PORT=$(free_port) AIOS_FLOWER_PORT=$(free_port) AIOS_SANDBOX_MANAGER_PORT=$(free_port) \
-  AIOS_HEALTHCHECK_INTERVAL=2s
+  AIOS_HEALTHCHECK_INTERVAL=2s \
+  SANDBOX_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-sandbox SANDBOX_BASE_IMAGE=$LOCAL_BASE
 # The web's descriptor limit may not exceed the engine's (20000 on this machine).
 AIOS_WEB_NOFILE=$(docker run --rm --entrypoint sh "$LOCAL_BASE" -c 'ulimit -Hn')
 [ "$AIOS_WEB_NOFILE" = unlimited ] || [ "$AIOS_WEB_NOFILE" -ge 65536 ] && AIOS_WEB_NOFILE=65536
 export AIOS_WEB_NOFILE
-compose build -q redis sandbox-manager web   # worker and flower run web's image
-step "service images built on $LOCAL_BASE"
+# The guide's redis backup commands name the volume aios_redis_data: the default, whatever the
+# project (this stack uses a name of its own, as `down -v` removes it).
+vol=$(env -u AIOS_REDIS_VOLUME docker-compose -p "$project" -f docker-compose.yml \
+  --env-file "$AIOS_ENV_FILE" config | sed -n '/^volumes:/,$s/^ *name: *//p')
+[ "$vol" = aios_redis_data ] || { echo "redis volume by default: '$vol', not aios_redis_data"; exit 1; }
 
-# up waits for the healthy dependencies itself; web and flower are awaited below.
+# compose builds the sandbox image itself (the build-only service sandbox-image): its tag is
+# removed first (the layers stay cached), and sandbox-manager must start on what compose made.
+docker image rm --no-prune "$SANDBOX_IMAGE" >/dev/null 2>&1 || true
+! docker image inspect "$SANDBOX_IMAGE" >/dev/null 2>&1 || { echo "$SANDBOX_IMAGE still there"; exit 1; }
+echo "smoke" > "$work/tmp/smoke-marker"   # listed below through the guide's /app/tmp
+
+# The guide's command; up waits for sandbox-image's exit and the healthy dependencies itself;
+# web and flower are awaited below.
 up_started=1
-timeout "$TIMEOUT_S" docker-compose -p "$project" -f docker-compose.yml --env-file "$AIOS_ENV_FILE" \
-  up -d --no-build || { rc=$?; echo "docker-compose up failed (exit $rc; 124: not done within $TIMEOUT_S s)"; exit "$rc"; }
-deadline=$((SECONDS + TIMEOUT_S))
-while :; do
-  # shellcheck disable=SC2046
-  states=$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
-    $(compose ps -q))
-  [ "$(grep -c ' healthy$' <<<"$states")" -eq 5 ] && break
-  if [ "$SECONDS" -ge "$deadline" ] || grep -q -E ' (unhealthy|exited|dead)$' <<<"$states"; then
-    echo "the stack is not healthy:"; echo "$states"; exit 1
-  fi
-  sleep 1
-done
-step "5 services healthy"
+timeout $((BUILD_TIMEOUT_S + TIMEOUT_S)) docker-compose -p "$project" -f docker-compose.yml \
+  --env-file "$AIOS_ENV_FILE" up -d --build >"$work/up.log" 2>&1 \
+  || { rc=$?; tail -40 "$work/up.log"
+       echo "docker-compose up --build failed (exit $rc; 124: not done in $((BUILD_TIMEOUT_S + TIMEOUT_S)) s)"
+       exit "$rc"; }
+step "docker-compose up -d --build: every image built on $LOCAL_BASE, the stack started"
+
+SERVICES=(redis sandbox-manager worker web flower)
+wait_healthy() {
+  local deadline=$((SECONDS + TIMEOUT_S)) states
+  while :; do
+    # shellcheck disable=SC2046
+    states=$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
+      $(compose ps -q "${SERVICES[@]}"))
+    [ "$(grep -c ' healthy$' <<<"$states")" -eq 5 ] && break
+    if [ "$SECONDS" -ge "$deadline" ] || grep -q -E ' (unhealthy|exited|dead)$' <<<"$states"; then
+      echo "the stack is not healthy:"; echo "$states"; exit 1
+    fi
+    sleep 1
+  done
+  # The build-only service: one container, exited 0 (what `docker-compose ps` shows: Exit 0).
+  oneshot=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $(compose ps -q sandbox-image))
+  [ "$oneshot" = "exited 0" ] || { echo "sandbox-image's container: $oneshot"; exit 1; }
+}
+wait_healthy
+echo "docker-compose ps: $(compose ps sandbox-image | tail -1 | tr -s ' ')"
+step "5 services healthy, sandbox-image exited 0"
+
+# The manager runs on the image compose just built.
+built=$(docker image inspect -f '{{.Created}}' "$SANDBOX_IMAGE")
+"$PY" - "$AIOS_SANDBOX_MANAGER_PORT" "$SANDBOX_IMAGE" <<'PYTHON'
+import json, sys, urllib.request
+port, image = sys.argv[1:3]
+health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10))
+assert health["checks"]["image"] == {"ok": True, "name": image}, health
+PYTHON
+pooled=$(docker ps --filter "label=aios.manager=$project" --format '{{.Image}}' | sort -u)
+[ -z "$pooled" ] || [ "$pooled" = "$SANDBOX_IMAGE" ] || { echo "sandboxes run on: $pooled"; exit 1; }
+echo "sandbox-manager: on $SANDBOX_IMAGE, built by compose at $built (warm sandboxes: ${pooled:-none yet})"
+mounts=$(docker inspect -f '{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}' $(compose ps -q redis))
+[ "$mounts" = "$AIOS_REDIS_VOLUME:/data " ] || { echo "redis mounts: $mounts"; exit 1; }
+# The guide's volume backup, as printed but for the volume's name and the image (any with tar):
+# docker run --rm -v aios_redis_data:/data -v $(pwd):/backup ubuntu tar czf /backup/redis-backup.tar.gz /data
+docker run --rm -v "$AIOS_REDIS_VOLUME":/data -v "$work":/backup "$LOCAL_BASE" \
+  tar czf /backup/redis-backup.tar.gz /data 2>/dev/null   # (tar: "Removing leading /")
+tar tzf "$work/redis-backup.tar.gz" | grep -q '^data/appendonlydir/' \
+  || { echo "the guide's backup holds no AOF:"; tar tzf "$work/redis-backup.tar.gz"; exit 1; }
+echo "redis: volume $AIOS_REDIS_VOLUME at /data (by default: $vol); the guide's tar backup holds its AOF"
+listing=$(compose exec -T -u aios web ls -la /app/tmp 2>&1) || true
+grep -q ' smoke-marker$' <<<"$listing" || { echo "web's /app/tmp:"; echo "$listing"; exit 1; }
+echo "web: ls -la /app/tmp lists the shared scratch space ($(wc -l <<<"$listing") lines)"
+step "manager on the compose-built sandbox image; redis volume; /app/tmp"
 
 token=$(grep '^AIOS_API_TOKEN=' "$work/env" | cut -d= -f2-)
 flower_auth=$(grep '^FLOWER_BASIC_AUTH=' "$work/env" | cut -d= -f2-)
@@ -164,10 +220,25 @@ grep -qE '^worker_connections += 20000$' <<<"$resolved" \
   || { echo "web's gunicorn did not read gunicorn.conf.py:"; echo "$resolved" | tail -40; exit 1; }
 step "web's gunicorn holds 20000 connections (gunicorn.conf.py read)"
 
+# `up -d` again, without --build, the images present: nothing is recreated, the one-shot
+# sandbox-image runs again and exits 0, everything stays healthy.
+ids=$(compose ps -q "${SERVICES[@]}" | sort)
+timeout "$TIMEOUT_S" docker-compose -p "$project" -f docker-compose.yml \
+  --env-file "$AIOS_ENV_FILE" up -d --no-build >"$work/up2.log" 2>&1 \
+  || { rc=$?; tail -40 "$work/up2.log"; echo "second docker-compose up -d failed (exit $rc)"; exit "$rc"; }
+wait_healthy
+[ "$(compose ps -q "${SERVICES[@]}" | sort)" = "$ids" ] \
+  || { echo "a second up -d recreated containers:"; cat "$work/up2.log"; exit 1; }
+step "a second up -d (no --build): nothing recreated, all healthy"
+
 teardown
 left=$(leftovers)
 [ -z "$left" ] || { echo "containers left behind: $left"; exit 1; }
 if docker volume inspect "$AIOS_REDIS_VOLUME" >/dev/null 2>&1; then
   echo "volume left behind: $AIOS_REDIS_VOLUME"; exit 1
 fi
-step "stack down, no container or volume left"
+left=$(docker volume ls -q --filter "label=com.docker.compose.project=$project")
+[ -z "$left" ] || { echo "volumes left behind: $left"; exit 1; }
+left=$(networks_left)
+[ -z "$left" ] || { echo "networks left behind: $left"; exit 1; }
+step "stack down (down -v): no container, volume or network left"

@@ -3,6 +3,8 @@
 # (python-backend, sandbox_manager, constraints.txt) and of the sandbox image's data layer
 # (sandbox_manager/runner/requirements.txt), made on the host: containers here cannot
 # reach PyPI over HTTPS, so the Dockerfiles install from it with `pip install --no-index`.
+# Also pytest and pytest-timeout (pinned in constraints.txt), for the app image's `test` stage
+# (`docker build --target test .`).
 # A no-op while the requirements, the constraints and the target Pythons are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,7 @@ DIR=wheelhouse
 PIP=(.venv/bin/python -m pip)
 INPUTS=(python-backend/requirements.txt sandbox_manager/requirements.txt constraints.txt
         sandbox_manager/runner/requirements.txt)
+TEST_PINS=(pytest pytest-timeout)   # versions from constraints.txt
 # Markers are evaluated per interpreter (redis needs async-timeout below Python 3.11.3), so
 # wheels are resolved for each Python the images run: the venv's (as python:3.11-slim's, a
 # recent 3.11) and Debian's python3 (the one in aios-base:bookworm, 3.11.2 in bookworm).
@@ -22,7 +25,7 @@ if [ -z "${WHEELHOUSE_PYTHONS:-}" ]; then
 fi
 read -ra pythons <<<"$WHEELHOUSE_PYTHONS"
 
-hash=$( (cat "${INPUTS[@]}"
+hash=$( (cat "${INPUTS[@]}"; echo "${TEST_PINS[*]}"
          for py in "${pythons[@]}"; do
            "$py" -c 'import platform, sys; print(sys.version, platform.machine())'
          done) | sha256sum | cut -c1-16)
@@ -37,7 +40,8 @@ mkdir -p "$DIR/.partial"
 for py in "${pythons[@]}"; do
   # One resolution for both services per Python; a failure keeps the previous wheelhouse.
   "${PIP[@]}" --python "$py" wheel -q --disable-pip-version-check -w "$DIR/.partial" \
-    -r python-backend/requirements.txt -r sandbox_manager/requirements.txt -c constraints.txt \
+    -r python-backend/requirements.txt -r sandbox_manager/requirements.txt "${TEST_PINS[@]}" \
+    -c constraints.txt \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   # The sandbox's data layer is a program of its own: resolved apart from the services.
   "${PIP[@]}" --python "$py" wheel -q --disable-pip-version-check -w "$DIR/.partial" \
