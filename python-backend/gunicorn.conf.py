@@ -19,18 +19,21 @@ from aios.open_files import raise_open_files_limit
 # again.
 _checked = subprocess.run(
     [sys.executable, "-c", "import json; from aios.settings import load_settings; "
-     "s = load_settings(); print(json.dumps([s.web_worker_connections, s.log_level]))"],
+     "s = load_settings(); print(json.dumps([s.web_worker_connections, s.log_level, "
+     "s.listen_port, s.gunicorn_timeout]))"],
     capture_output=True, text=True)
 if _checked.returncode:
     sys.stderr.write(_checked.stderr)
     sys.exit(_checked.returncode)
-_connections, _log_level = json.loads(_checked.stdout.splitlines()[-1])
+_connections, _log_level, _port, _timeout = json.loads(_checked.stdout.splitlines()[-1])
 
 # Flask-SocketIO on eventlet: one worker process holds every client (a second worker
-# would need sticky sessions); more web processes share clients through Redis.
+# would need sticky sessions); more web processes share clients through Redis. The design
+# guide's GUNICORN_WORKERS is refused unless 1 (aios/settings.py), and so is `-w N` (below).
 worker_class = "eventlet"
 workers = 1
-bind = ["127.0.0.1:8765"]
+bind = [f"127.0.0.1:{_port}"]  # AIOS_WEB_PORT or the guide's PORT; --bind wins
+timeout = _timeout  # GUNICORN_TIMEOUT; --timeout wins
 # gunicorn's default, 1000, silently hangs client 1,001 and every health check after it.
 worker_connections = _connections
 loglevel = _log_level.lower()
@@ -54,6 +57,11 @@ def post_fork(server, worker):
 
 
 def on_starting(server):
+    if server.cfg.workers != 1:  # `-w N` on the command line (the guide's Dockerfile says 4)
+        sys.exit(f"AI-OS: bad configuration\n  gunicorn -w {server.cfg.workers}: the web runs "
+                 "one worker (Flask-SocketIO on eventlet: a client's requests must reach one "
+                 "process, and gunicorn's workers have no sticky sessions); give -w 1, or run "
+                 "more web processes behind a load balancer with sticky sessions")
     warning = raise_open_files_limit(worker_connections)
     if warning:
         server.log.warning(warning)

@@ -7,8 +7,9 @@
 #
 # Settings: the environment, then .env for what it does not set (the environment wins).
 # AIOS_ENV_FILE: another env file; AIOS_RUN_DIR: redis's data (default .run); the ports:
-# AIOS_WEB_PORT (8765), AIOS_SANDBOX_MANAGER_PORT (8000), AIOS_FLOWER_PORT (5555), redis
-# REDIS_URL's (6379); AIOS_BUILD_IMAGES=0: do not (re)build the sandbox image first.
+# AIOS_WEB_PORT (or the design guide's PORT; 8765), AIOS_SANDBOX_MANAGER_PORT (8000),
+# AIOS_FLOWER_PORT (5555), redis REDIS_URL's (6379); REDIS_MAXMEMORY: the maxmemory of the
+# redis it starts (none by default); AIOS_BUILD_IMAGES=0: do not (re)build the sandbox image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
@@ -38,7 +39,7 @@ where() { [ -n "${from_file[$1]:-}" ] && echo "in $ENV_FILE" || echo "from the e
 
 [ "${AIOS_BUILD_IMAGES:-1}" = 0 ] || scripts/build-images.sh
 
-: "${AIOS_WEB_PORT:=8765}" "${AIOS_SANDBOX_MANAGER_PORT:=8000}" "${AIOS_FLOWER_PORT:=5555}"
+: "${AIOS_WEB_PORT:=${PORT:-8765}}" "${AIOS_SANDBOX_MANAGER_PORT:=8000}" "${AIOS_FLOWER_PORT:=5555}"
 : "${SANDBOX_MANAGER_URL:=http://127.0.0.1:$AIOS_SANDBOX_MANAGER_PORT}"
 export SANDBOX_MANAGER_URL AIOS_WEB_PORT AIOS_SANDBOX_MANAGER_PORT AIOS_FLOWER_PORT
 
@@ -110,6 +111,12 @@ fi
 (cd python-backend && "$BIN/python" -c 'from aios.settings import load_settings; load_settings()' \
   && "$BIN/python" flowerconfig.py)
 
+if [ -z "$start_redis" ] && [ -n "${REDIS_MAXMEMORY:-}" ]; then
+  say "REDIS_MAXMEMORY ($(where REDIS_MAXMEMORY)) sizes a redis-server make run starts; the" \
+      "one at $redis_host:$redis_port runs already: set its maxmemory there (redis-cli" \
+      "CONFIG SET maxmemory $REDIS_MAXMEMORY), or unset REDIS_MAXMEMORY"
+fi
+
 services=(sandbox-manager worker web flower)
 [ -z "$start_redis" ] || services=(redis "${services[@]}")
 column() { printf '  %-23s %-30s %s\n' "$@"; }
@@ -123,6 +130,11 @@ banner=$(
   column "redis" "$redis_host:$redis_port" "$redis_note"
   column "API token" "AIOS_API_TOKEN $(where AIOS_API_TOKEN)" "(${AIOS_API_TOKEN:0:6}...)"
   echo
+  if [ "$(id -u)" = 0 ]; then
+    echo "As root, the worker runs as root: it reads the uploads the web writes and the folders"
+    echo "of AIOS_FILE_ROOTS as root. For services that do not run as root, use compose (user aios)."
+    echo
+  fi
   if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${GROQ_API_KEY:-}${MISTRAL_API_KEY:-}${OPENAI_COMPATIBLE_BASE_URL:-}" ]; then
     echo "No LLM provider is configured: chat tasks will fail until you set OPENAI_API_KEY,"
     echo "ANTHROPIC_API_KEY, GROQ_API_KEY or MISTRAL_API_KEY, or"

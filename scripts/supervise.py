@@ -14,23 +14,32 @@ RESTART_MAX_S, STABLE_S, STOP_GRACE_S, BANNER_AFTER_S = 30, 60, 10, 3
 # The worker lets its running tasks go on for AIOS_WORKER_GRACE_S after SIGTERM, then hands
 # them back to the queue (python-backend/aios/celery_app.py): it gets that long and then some.
 WORKER_GRACE_S = float(os.environ.get("AIOS_WORKER_GRACE_S") or 20)
+# Celery's warning to a worker started as root ("specify a different user using the --uid
+# option"), which a user of make run cannot follow: as root, run.sh's banner says instead why
+# the worker stays root and what runs it as a user (compose).
+ROOT_WORKER_WARNING = "ignore:You're running the worker with superuser privileges"
 PORTS = {"AIOS_WEB_PORT": "8765", "AIOS_SANDBOX_MANAGER_PORT": "8000",
          "AIOS_FLOWER_PORT": "5555"}  # run.sh's defaults, should it not pass them on
 
 
-def commands(env, redis_port: str, redis_dir: str) -> dict:
+def commands(env, redis_port: str, redis_dir: str, as_root: bool | None = None) -> dict:
     """name: (working directory, command)."""
     port = {name: env.get(name) or default for name, default in PORTS.items()}
     bin_ = os.path.abspath(".venv/bin")
+    as_root = os.geteuid() == 0 if as_root is None else as_root
+    python = [f"{bin_}/python", "-W", ROOT_WORKER_WARNING] if as_root else []
+    # REDIS_MAXMEMORY (the design guide's; checked by aios/settings.py): none by default
+    maxmemory = (env.get("REDIS_MAXMEMORY") or "").strip()
     return {
         # AOF and noeviction: accepted tasks survive a restart, and the broker never drops keys
         "redis": (".", ["redis-server", "-", "--port", redis_port, "--bind", "127.0.0.1",
                         "--dir", redis_dir, "--appendonly", "yes", "--maxmemory-policy",
-                        "noeviction", "--save", ""]),
+                        "noeviction", "--save", ""]
+                  + (["--maxmemory", maxmemory] if maxmemory else [])),
         "sandbox-manager": ("sandbox_manager", [
             f"{bin_}/uvicorn", "main:app", "--host", "127.0.0.1",
             "--port", port["AIOS_SANDBOX_MANAGER_PORT"]]),
-        "worker": ("python-backend", [f"{bin_}/celery", "-A", "app.celery", "worker",
+        "worker": ("python-backend", [*python, f"{bin_}/celery", "-A", "app.celery", "worker",
                                       "--loglevel", "INFO"]),
         # The design's command, on loopback; python-backend/gunicorn.conf.py adds the rest.
         "web": ("python-backend", [f"{bin_}/gunicorn", "--worker-class", "eventlet", "-w", "1",

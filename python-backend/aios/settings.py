@@ -1,16 +1,39 @@
 """The web and worker configuration: one validated object, read from env and `.env`."""
 
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 PROJECT_TMP = Path(__file__).resolve().parents[2] / "tmp"  # shared scratch space
 ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
                     "http://127.0.0.1:3000"]
+
+
+# Settings of the design guide this project refuses, each with what to do instead.
+GUIDE_REFUSALS = {
+    "debug": "DEBUG=true is not supported: Flask's debug mode (the Werkzeug debugger runs "
+             "any code for whoever reaches the port) is never turned on. For verbose logs set "
+             "LOG_LEVEL=DEBUG; unset DEBUG or set it to false",
+    "gunicorn_workers": "GUNICORN_WORKERS={value} is refused: the web must run one gunicorn "
+                        "worker (Flask-SocketIO on eventlet: a client's polling requests and "
+                        "its WebSocket must reach the same process, and workers have no sticky "
+                        "sessions). One worker holds AIOS_WEB_WORKER_CONNECTIONS clients; for "
+                        "more, run more web processes behind a load balancer with sticky "
+                        "sessions (they share clients through Redis). Unset it or set it to 1",
+    "redis_maxmemory_policy": "REDIS_MAXMEMORY_POLICY={value} is refused: Redis is the "
+                              "Celery broker and the task store, and an evicting policy would "
+                              "drop queued tasks and their records. Redis runs with noeviction: "
+                              "at maxmemory new tasks get 503 storage_full "
+                              "(AIOS_REDIS_HIGH_WATER) and the tasks in progress finish. Unset "
+                              "it or set it to noeviction; size Redis with REDIS_MAXMEMORY",
+}
 
 
 class Settings(BaseSettings):
@@ -27,11 +50,26 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_CORS_ORIGINS",
         default_factory=lambda: list(ELECTRON_ORIGINS))
+    # The design guide's DEBUG: false (or unset) only, GUIDE_REFUSALS above
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     # clients one web process holds at once (gunicorn's worker_connections, see gunicorn.conf.py)
     web_worker_connections: int = Field(validation_alias="AIOS_WEB_WORKER_CONNECTIONS",
                                         default=20000, ge=1)
+    # The web's port: AIOS_WEB_PORT, or the design guide's PORT (make run binds it on
+    # 127.0.0.1, compose publishes it; gunicorn.conf.py binds it when no --bind is given)
+    web_port: Optional[int] = Field(validation_alias="AIOS_WEB_PORT", default=None,
+                                    ge=1, le=65535)
+    port: Optional[int] = Field(default=None, ge=1, le=65535)
+    # gunicorn's worker timeout: an eventlet worker silent this long is restarted (it limits
+    # no request: tasks run in the worker, under AIOS_TASK_TIME_LIMIT_S)
+    gunicorn_timeout: int = Field(default=30, gt=0)
+    # The design guide's; refused unless 1 (GUIDE_REFUSALS above)
+    gunicorn_workers: Optional[int] = None
+    # The maxmemory of the redis make run starts (compose: AIOS_REDIS_MAXMEMORY); its policy
+    # may only be noeviction (GUIDE_REFUSALS above)
+    redis_maxmemory: Optional[str] = None
+    redis_maxmemory_policy: Optional[str] = None
     # a WebSocket that has not connected with a valid token by then is closed
     socket_connect_timeout_s: float = Field(validation_alias="AIOS_SOCKET_CONNECT_TIMEOUT_S",
                                             default=20.0, gt=0)
@@ -127,6 +165,54 @@ class Settings(BaseSettings):
     # host or host:port entries the browser may reach although they are loopback/private
     browse_allowlist: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_BROWSE_ALLOWLIST", default_factory=list)
+
+    @field_validator("debug")
+    @classmethod
+    def _no_debug_mode(cls, value):
+        if value:
+            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS["debug"])
+        return value
+
+    @field_validator("gunicorn_workers")
+    @classmethod
+    def _one_web_worker(cls, value):
+        if value is not None and value != 1:
+            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS["gunicorn_workers"],
+                                      {"value": value})
+        return value
+
+    @field_validator("redis_maxmemory_policy")
+    @classmethod
+    def _redis_never_evicts(cls, value):
+        if value is not None and value.strip().lower() not in ("", "noeviction"):
+            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS["redis_maxmemory_policy"],
+                                      {"value": value})
+        return value
+
+    @field_validator("redis_maxmemory")
+    @classmethod
+    def _a_redis_size(cls, value):
+        if value and value.strip() and not re.fullmatch(r"[0-9]+([kmg]b?|b)?",
+                                                        value.strip().lower()):
+            raise PydanticCustomError(
+                "guide_setting", "'{value}' is no size redis reads: bytes, or a number with "
+                "kb, mb or gb (768mb, 1gb)", {"value": value})
+        return (value or "").strip() or None
+
+    @field_validator("port")
+    @classmethod
+    def _one_web_port(cls, value, info: ValidationInfo):
+        web_port = info.data.get("web_port")
+        if value is not None and web_port is not None and value != web_port:
+            raise PydanticCustomError(
+                "guide_setting", "PORT ({port}) and AIOS_WEB_PORT ({web_port}) disagree: both "
+                "name the web's port; set one of them",
+                {"port": value, "web_port": web_port})
+        return value
+
+    @property
+    def listen_port(self) -> int:
+        return self.web_port or self.port or 8765
 
     @field_validator("file_roots")
     @classmethod

@@ -204,3 +204,17 @@ def test_a_redis_nobody_serves_is_a_503_with_retry_after(app, client):
     response = client.get("/api/tasks/0123456789abcdef", headers=auth())
     json_error(response, 503, "unavailable")
     assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("auth_data", [None, {"token": "wrong-token-0123456789"}, "a string"])
+def test_a_refused_socketio_connect_says_why_in_the_error_shape(app, auth_data):
+    """What a client's connect_error gets (docs/api.md): {"message", "data": {"code",
+    "message"}}, python-socketio's CONNECT_ERROR packet for these arguments."""
+    from flask_socketio import ConnectionRefusedError
+
+    from aios.web import sockets
+    with app.test_request_context(), pytest.raises(ConnectionRefusedError) as refused:
+        sockets.connect(auth_data)
+    args = refused.value.error_args
+    assert args == {"message": "connect with auth={'token': AIOS_API_TOKEN}",
+                    "data": {"code": "unauthorized", "message": args["message"]}}

@@ -6,6 +6,7 @@ app.celery flower` from python-backend/, where Flower reads flowerconfig.py."""
 import base64
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -167,7 +168,9 @@ class RunScript:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AIOS_", "SANDBOX_", "CELERY_", "REDIS_", "FLOWER_"))}
         env.update(AIOS_ENV_FILE=str(self.env_file), AIOS_RUN_DIR=str(tmp / "run"),
-                   AIOS_BUILD_IMAGES="0", AIOS_WEB_PORT=str(self.web_port),
+                   AIOS_BUILD_IMAGES="0",
+                   PORT=str(self.web_port),  # the design guide's name for AIOS_WEB_PORT
+                   REDIS_MAXMEMORY="256mb",  # the guide's: the redis run.sh starts gets it
                    AIOS_SANDBOX_MANAGER_PORT=str(self.manager_port),
                    AIOS_FLOWER_PORT=str(self.flower_port),
                    REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
@@ -294,6 +297,30 @@ def wait_succeeded(client: httpx.Client, task_id: str, timeout: float = 60) -> d
     return task
 
 
+# Warnings a healthy start may print: each says what to change on this machine.
+ACTIONABLE_WARNINGS = (
+    re.compile(r"^\d+:M .* # WARNING"),  # redis-server's own: a sysctl to set, and which
+    re.compile(r"\[WARNING\] open files are limited to .* raise the limit"),  # gunicorn.conf.py
+)
+
+
+def unactionable_warnings(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "warn" in line.lower()
+            and not any(pattern.search(line) for pattern in ACTIONABLE_WARNINGS)]
+
+
+@RUN_TIMEOUT
+def test_run_starts_without_a_traceback_or_a_warning_nobody_can_act_on(run_script):
+    wait_until(lambda: "AI-OS is starting" in run_script.output(), 30, "run.sh's banner")
+    output = run_script.output()  # the first test: the start, up to a healthy /health
+    assert "Traceback" not in output, output
+    assert unactionable_warnings(output) == [], output
+    # As root, Celery's "use the --uid option" (which make run's user cannot give) is replaced
+    # by the banner's note of why the worker is root and what is not (compose).
+    assert "SecurityWarning" not in output and "superuser privileges" not in output, output
+    assert ("As root, the worker runs as root" in output) == (os.geteuid() == 0), output
+
+
 @RUN_TIMEOUT
 def test_run_the_environment_wins_over_the_env_file(run_script):
     with run_script.client(ENV_TOKEN) as client:
@@ -314,6 +341,10 @@ def test_run_locks_redis_with_a_generated_password_it_never_prints(run_script):
                             env=dict(os.environ, REDISCLI_AUTH=password),
                             capture_output=True, text=True, timeout=10).stdout
     assert authed.strip() == "PONG"
+    maxmemory = subprocess.run(["redis-cli", "-p", str(run_script.redis_port), "config", "get",
+                                "maxmemory"], env=dict(os.environ, REDISCLI_AUTH=password),
+                               capture_output=True, text=True, timeout=10).stdout.split()
+    assert maxmemory == ["maxmemory", str(256 << 20)], "REDIS_MAXMEMORY=256mb"
     output = run_script.output()
     assert password not in output
     assert all(password not in _cmdline(pid) for pid in run_script.tree())

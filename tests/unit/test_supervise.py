@@ -21,3 +21,14 @@ def test_ports_from_the_environment():
                                   "16379", "/tmp/redis")
     assert "127.0.0.1:18765" in commands["web"][1]
     assert commands["flower"][1][-1] == "--port=15555"
+
+
+def test_as_root_celerys_uid_advice_is_replaced_by_run_shs_note():
+    """Celery's SecurityWarning asks for --uid, which make run's user cannot give: as root the
+    worker's interpreter ignores that one warning (run.sh's banner says why it is root)."""
+    worker = supervise.commands({}, "6379", "/tmp/redis", as_root=True)["worker"][1]
+    assert worker[1:3] == ["-W", supervise.ROOT_WORKER_WARNING]
+    assert worker[0].endswith("/python") and worker[3].endswith("/celery")
+    assert " ".join(worker).endswith("app.celery worker --loglevel INFO")
+    user = supervise.commands({}, "6379", "/tmp/redis", as_root=False)["worker"][1]
+    assert user[0].endswith("/celery") and "-W" not in user

@@ -71,8 +71,9 @@ def stream_to_me(task_id: str, after: int, then=None) -> int:
 @socketio.on("connect")
 def connect(auth=None):
     if not token_ok((auth or {}).get("token") if isinstance(auth, dict) else None):
-        raise ConnectionRefusedError({"code": "unauthorized",
-                                      "message": "connect with auth={'token': AIOS_API_TOKEN}"})
+        # The client's connect_error: err.message, and err.data in the API's error shape
+        message = "connect with auth={'token': AIOS_API_TOKEN}"
+        raise ConnectionRefusedError(message, {"code": "unauthorized", "message": message})
 
 
 @socketio.on("disconnect")
