@@ -3,7 +3,7 @@ streamed output."""
 
 import json
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import httpx
 
@@ -48,13 +48,7 @@ class SandboxClient:
         return self._call("POST", "/v1/sandboxes", 201, json=body).json()["id"]
 
     def exists(self, sandbox_id: str) -> bool:
-        try:
-            response = self.http.get(f"/v1/sandboxes/{sandbox_id}")
-        except httpx.HTTPError as exc:
-            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
-        if response.status_code not in (200, 404):
-            raise _error_of(response)
-        return response.status_code == 200
+        return self._call("GET", f"/v1/sandboxes/{sandbox_id}", (200, 404)).status_code == 200
 
     def put_file(self, sandbox_id: str, path: str, data: bytes) -> None:
         self._call("PUT", f"/v1/sandboxes/{sandbox_id}/files", 204, params={"path": path},
@@ -74,12 +68,14 @@ class SandboxClient:
             self._features = (now, body.get("features") or {})
         return bool(self._features[1].get("egress"))
 
-    def _call(self, method: str, path: str, expected: int, **kwargs) -> httpx.Response:
+    def _call(self, method: str, path: str, expected: Union[int, tuple[int, ...]],
+              **kwargs) -> httpx.Response:
+        """The response when its status is one expected; else a SandboxError saying why."""
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
-        if response.status_code != expected:
+        if response.status_code not in (expected if isinstance(expected, tuple) else (expected,)):
             raise _error_of(response)
         return response
 
@@ -89,12 +85,7 @@ class SandboxClient:
                               register_close)
 
     def destroy(self, sandbox_id: str) -> None:
-        try:
-            response = self.http.delete(f"/v1/sandboxes/{sandbox_id}")
-        except httpx.HTTPError as exc:
-            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
-        if response.status_code not in (204, 404):
-            raise _error_of(response)
+        self._call("DELETE", f"/v1/sandboxes/{sandbox_id}", (204, 404))  # gone already: fine
 
     def _streamed(self, path: str, body: dict, on_output: OnOutput, register_close) -> dict:
         try:
