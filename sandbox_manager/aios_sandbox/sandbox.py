@@ -211,13 +211,16 @@ class Launcher:
         if route:
             self.egress.close(route)
 
-    def labelled(self, **labels: str) -> list[dict]:
-        """Containers of this manager (any run of it), as Docker lists them."""
-        wanted = [f"{LABEL}=1", f"aios.manager={self.settings.manager_name}"]
-        wanted += [f"{k}={v}" for k, v in labels.items()]
+    def labelled(self, any_manager: bool = False, **labels: str) -> list[dict]:
+        """Containers of this manager (any run of it), or of every manager on the engine,
+        as Docker lists them."""
+        wanted = self._wanted(any_manager) + [f"{k}={v}" for k, v in labels.items()]
         return self.client.api.containers(all=True, filters={"label": wanted})
 
-    def labelled_networks(self) -> list[dict]:
-        """Egress networks of this manager (any run of it)."""
-        wanted = [f"{LABEL}=1", f"aios.manager={self.settings.manager_name}"]
-        return self.client.api.networks(filters={"label": wanted})
+    def labelled_networks(self, any_manager: bool = False) -> list[dict]:
+        """Egress networks of this manager (any run of it), or of every manager."""
+        return self.client.api.networks(filters={"label": self._wanted(any_manager)})
+
+    def _wanted(self, any_manager: bool) -> list[str]:
+        own = [] if any_manager else [f"aios.manager={self.settings.manager_name}"]
+        return [f"{LABEL}=1", *own]

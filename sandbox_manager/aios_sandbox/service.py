@@ -17,6 +17,10 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 STARTED = "started"  # first event of a run: a sandbox is ready, errors from now on are in-band
+# A sandbox of another manager on the same engine is removed once it is this long past its
+# expiry (its hard ceiling): its manager would have removed it by then unless it is gone for
+# good, e.g. killed and never started again under its name
+FOREIGN_GRACE_S = 600
 FILE_ERRORS = {"not_found": NotFound, "too_large": TooLarge, "bad_path": BadPath}
 
 
@@ -80,8 +84,8 @@ class SandboxService:
         await self._remove_networks(lambda net: net["Labels"].get("aios.instance")
                                     != self.launcher.instance)
 
-    async def _remove_networks(self, unwanted) -> None:
-        networks = await asyncio.to_thread(self.launcher.labelled_networks)
+    async def _remove_networks(self, unwanted, any_manager: bool = False) -> None:
+        networks = await asyncio.to_thread(self.launcher.labelled_networks, any_manager)
         gone = [n["Name"] for n in networks if unwanted(dict(n, Labels=n.get("Labels") or {}))]
         await asyncio.gather(*(asyncio.to_thread(self.launcher.egress.remove_network, n)
                                for n in gone))
@@ -97,14 +101,19 @@ class SandboxService:
         starting = self.launcher.launching | self.starting  # however short their TTL
 
         def stale(labels: dict) -> bool:
-            return int(labels.get("aios.expires_at", "0")) < now \
-                and labels.get("aios.id") not in starting
+            expires_at = int(labels.get("aios.expires_at", "0"))
+            if labels.get("aios.manager") != self.settings.manager_name:
+                # Another manager's: its own reaper's, unless that manager is gone for good
+                # (killed under another name: nobody else would ever remove them)
+                return expires_at < now - FOREIGN_GRACE_S
+            return expires_at < now and labels.get("aios.id") not in starting
 
-        gone = [c["Id"] for c in await asyncio.to_thread(self.launcher.labelled)
-                if stale(c["Labels"]) and c["Id"] not in known]
+        containers = await asyncio.to_thread(self.launcher.labelled, any_manager=True)
+        gone = [c["Id"] for c in containers if stale(c["Labels"]) and c["Id"] not in known]
         await asyncio.gather(*(self.launcher.remove(c) for c in gone))
         live = {s.route.network for s in self.sessions.values() if s.route}
-        await self._remove_networks(lambda net: stale(net["Labels"]) and net["Name"] not in live)
+        await self._remove_networks(lambda net: stale(net["Labels"]) and net["Name"] not in live,
+                                    any_manager=True)
         if self.refusal or self.unverified:
             await self.verify_hardening()
 

@@ -327,6 +327,36 @@ def test_a_client_that_disconnects_leaves_no_container(spawn_manager, stream):
     assert httpx.get(manager.url + "/health").json()["counts"]["active_runs"] == 0
 
 
+def test_long_expired_sandboxes_of_a_manager_that_is_gone_are_reaped(spawn_manager,
+                                                                      docker_client):
+    """A manager killed for good (say, a test run's, under a name never used again) leaves
+    its sandboxes to nobody: another manager on the engine removes them once they are well
+    past their expiry, and leaves a foreign sandbox that has only just expired alone."""
+    import secrets as tokens
+    dead = "it-gone-" + tokens.token_hex(4)
+
+    def leftover(expired_s_ago: float) -> str:
+        labels = {"aios.sandbox": "1", "aios.manager": dead, "aios.kind": "pool",
+                  "aios.id": tokens.token_hex(8),
+                  "aios.expires_at": str(int(time.time() - expired_s_ago))}
+        return docker_client.containers.create("aios-sandbox", ["true"], labels=labels).id
+
+    long_gone, just_expired = leftover(3600), leftover(60)
+    try:
+        manager = spawn_manager()
+        manager.wait_for(lambda: not _exists(docker_client, long_gone), 10,
+                         "the long-expired leftover to go")
+        assert _exists(docker_client, just_expired), "only another manager's own reaper's"
+    finally:
+        for container in (long_gone, just_expired):
+            if _exists(docker_client, container):
+                docker_client.api.remove_container(container, force=True)
+
+
+def _exists(docker_client, container_id: str) -> bool:
+    return bool(docker_client.api.containers(all=True, filters={"id": container_id}))
+
+
 def test_orphans_of_an_earlier_run_are_removed_at_start(spawn_manager):
     import signal as signals
     first = spawn_manager(pool_size=1, name="it-orphans")
