@@ -19,32 +19,13 @@ if TYPE_CHECKING:  # for the types only: the services' modules load when they ar
 
 
 class Deps(Protocol):
-    @property
-    def settings(self) -> "Settings": ...
-
-    @property
-    def redis(self) -> "redis.Redis": ...
-
-    @property
-    def sandbox(self) -> "SandboxClient": ...
-
-    @property
-    def artifacts(self) -> "ArtifactStore": ...
-
-    @property
-    def files(self) -> "FileReader": ...
-
-    @property
-    def providers(self) -> "ProviderSet": ...
-
-    @property
-    def chat_cache(self) -> "ChatCache": ...
-
-    @property
-    def agent_sessions(self) -> "AgentSessions": ...
-
-    @property
-    def browser(self) -> "BrowserHost": ...
-
-    @property
-    def mcp(self) -> "McpHub": ...
+    settings: "Settings"
+    redis: "redis.Redis"
+    sandbox: "SandboxClient"
+    artifacts: "ArtifactStore"
+    files: "FileReader"
+    providers: "ProviderSet"
+    chat_cache: "ChatCache"
+    agent_sessions: "AgentSessions"
+    browser: "BrowserHost"
+    mcp: "McpHub"

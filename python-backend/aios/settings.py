@@ -16,7 +16,10 @@ ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
                     "http://127.0.0.1:3000"]
 
 
-# Settings of the design guide this project refuses, each with what to do instead.
+# Settings of the design guide this project takes with one value only (GUIDE_ACCEPTS, unset
+# or empty too), and what it says of any other, with what to do instead
+GUIDE_ACCEPTS = {"debug": (False,), "gunicorn_workers": (None, 1),
+                 "redis_maxmemory_policy": (None, "", "noeviction")}
 GUIDE_REFUSALS = {
     "debug": "DEBUG=true is not supported: Flask's debug mode (the Werkzeug debugger runs "
              "any code for whoever reaches the port) is never turned on. For verbose logs set "
@@ -166,26 +169,12 @@ class Settings(BaseSettings):
     browse_allowlist: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_BROWSE_ALLOWLIST", default_factory=list)
 
-    @field_validator("debug")
+    @field_validator(*GUIDE_REFUSALS)
     @classmethod
-    def _no_debug_mode(cls, value):
-        if value:
-            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS["debug"])
-        return value
-
-    @field_validator("gunicorn_workers")
-    @classmethod
-    def _one_web_worker(cls, value):
-        if value is not None and value != 1:
-            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS["gunicorn_workers"],
-                                      {"value": value})
-        return value
-
-    @field_validator("redis_maxmemory_policy")
-    @classmethod
-    def _redis_never_evicts(cls, value):
-        if value is not None and value.strip().lower() not in ("", "noeviction"):
-            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS["redis_maxmemory_policy"],
+    def _refused_guide_settings(cls, value, info: ValidationInfo):
+        given = value.strip().lower() if isinstance(value, str) else value
+        if given not in GUIDE_ACCEPTS[info.field_name]:
+            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS[info.field_name],
                                       {"value": value})
         return value
 
