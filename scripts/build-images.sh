@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 LOCAL_BASE=${LOCAL_BASE:-aios-base:bookworm}
 BASE_IMAGE=${BASE_IMAGE:-$LOCAL_BASE}
 SANDBOX_IMAGE=${SANDBOX_IMAGE:-aios-sandbox}
+BROWSER_IMAGE=${BROWSER_IMAGE:-aios-browser}
+# The browser needs Debian's `chromium` package (Ubuntu ships Chromium only as a snap): the
+# local bookworm here, Debian's own image when another BASE_IMAGE is given.
+if [ "$BASE_IMAGE" = "$LOCAL_BASE" ]; then
+  BROWSER_BASE_IMAGE=${BROWSER_BASE_IMAGE:-$LOCAL_BASE}
+else
+  BROWSER_BASE_IMAGE=${BROWSER_BASE_IMAGE:-debian:bookworm-slim}
+fi
 export DOCKER_BUILDKIT=0   # the legacy builder needs no buildx plugin and no registry
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -25,24 +33,35 @@ build_local_base() {
   tar -C "$root" -c . | docker import - "$LOCAL_BASE" >/dev/null
 }
 
-if [ "$BASE_IMAGE" = "$LOCAL_BASE" ] && ! have_image "$LOCAL_BASE"; then
+if { [ "$BASE_IMAGE" = "$LOCAL_BASE" ] || [ "$BROWSER_BASE_IMAGE" = "$LOCAL_BASE" ]; } \
+    && ! have_image "$LOCAL_BASE"; then
   build_local_base
 fi
 
-# The sandbox image is rebuilt only when its inputs change. Its Python packages come from the
-# host wheelhouse (containers here cannot verify PyPI's TLS).
+# Each image is rebuilt only when its inputs change (a hash of them, its base image's name
+# included, in the label aios.build-hash). Their Python packages come from the host
+# wheelhouse (containers here cannot verify PyPI's TLS).
+build_if_changed() {  # IMAGE DOCKERFILE BASE INPUT...
+  local image=$1 dockerfile=$2 base=$3 hash current started
+  shift 3
+  hash=$( (echo "$base"
+           find "$dockerfile" "$@" -type f -not -name '*.pyc' | LC_ALL=C sort | xargs cat) \
+         | sha256sum | cut -c1-16)
+  current=$(docker image inspect "$image" --format '{{ index .Config.Labels "aios.build-hash" }}' 2>/dev/null || true)
+  if [ "$current" != "$hash" ]; then
+    echo "building $image on $base (a few minutes the first time)"
+    started=$SECONDS
+    docker build -q --build-arg BASE_IMAGE="$base" --label aios.build-hash="$hash" \
+      -t "$image" -f "$dockerfile" . >/dev/null
+    echo "built $image in $((SECONDS - started)) s"
+  fi
+}
+
 scripts/make-wheelhouse.sh
-SANDBOX_INPUTS=(Dockerfile.sandbox sandbox_manager/runner python-backend/aios/__init__.py
-                python-backend/aios/net)
-hash=$( (echo "$BASE_IMAGE"
-         find "${SANDBOX_INPUTS[@]}" -type f -not -name '*.pyc' | LC_ALL=C sort | xargs cat) \
-       | sha256sum | cut -c1-16)
-current=$(docker image inspect "$SANDBOX_IMAGE" --format '{{ index .Config.Labels "aios.build-hash" }}' 2>/dev/null || true)
-if [ "$current" != "$hash" ]; then
-  echo "building $SANDBOX_IMAGE on $BASE_IMAGE (a few minutes the first time)"
-  started=$SECONDS
-  docker build -q --build-arg BASE_IMAGE="$BASE_IMAGE" --label aios.build-hash="$hash" \
-    -t "$SANDBOX_IMAGE" -f Dockerfile.sandbox . >/dev/null
-  echo "built $SANDBOX_IMAGE in $((SECONDS - started)) s"
-fi
-echo "images ready: $SANDBOX_IMAGE (base $BASE_IMAGE)"
+build_if_changed "$SANDBOX_IMAGE" Dockerfile.sandbox "$BASE_IMAGE" \
+  sandbox_manager/runner python-backend/aios/__init__.py python-backend/aios/net
+# The browser: its supervisor, and the runner's attest report it reuses.
+build_if_changed "$BROWSER_IMAGE" Dockerfile.browser "$BROWSER_BASE_IMAGE" \
+  sandbox_manager/browser sandbox_manager/runner/aios_attest.py \
+  sandbox_manager/runner/aios_files.py
+echo "images ready: $SANDBOX_IMAGE (base $BASE_IMAGE), $BROWSER_IMAGE (base $BROWSER_BASE_IMAGE)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fill wheelhouse/ with a wheel for every pinned requirement of the service images
-# (python-backend, sandbox_manager, constraints.txt) and of the sandbox image's data layer
-# (sandbox_manager/runner/requirements.txt), made on the host: containers here cannot
+# (python-backend, sandbox_manager, constraints.txt), of the sandbox image's data layer
+# (sandbox_manager/runner/requirements.txt) and of the browser image's supervisor
+# (sandbox_manager/browser/requirements.txt), made on the host: containers here cannot
 # reach PyPI over HTTPS, so the Dockerfiles install from it with `pip install --no-index`.
 # Also pytest and pytest-timeout (pinned in constraints.txt), for the app image's `test` stage
 # (`docker build --target test .`).
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 DIR=wheelhouse
 PIP=(.venv/bin/python -m pip)
 INPUTS=(python-backend/requirements.txt sandbox_manager/requirements.txt constraints.txt
-        sandbox_manager/runner/requirements.txt)
+        sandbox_manager/runner/requirements.txt sandbox_manager/browser/requirements.txt)
 TEST_PINS=(pytest pytest-timeout)   # versions from constraints.txt
 # Markers are evaluated per interpreter (redis needs async-timeout below Python 3.11.3), so
 # wheels are resolved for each Python the images run: the venv's (as python:3.11-slim's, a
@@ -46,6 +47,10 @@ for py in "${pythons[@]}"; do
   # The sandbox's data layer is a program of its own: resolved apart from the services.
   "${PIP[@]}" --python "$py" wheel -q --disable-pip-version-check -w "$DIR/.partial" \
     -r sandbox_manager/runner/requirements.txt \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  # So is the browser image's supervisor (Playwright's driver and greenlet).
+  "${PIP[@]}" --python "$py" wheel -q --disable-pip-version-check -w "$DIR/.partial" \
+    -r sandbox_manager/browser/requirements.txt -c constraints.txt \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 done
 rm -f "$DIR"/*.whl
