@@ -3,7 +3,7 @@
 import asyncio
 import socket
 
-from .protocol import FrameDecoder, encode_request
+from .protocol import BadFrame, FrameDecoder, encode_request
 
 
 class ChannelClosed(ConnectionError):
@@ -37,7 +37,10 @@ class RunnerChannel:
                 raise ChannelClosed(str(exc)) from exc
             if not data:
                 raise ChannelClosed("sandbox closed its output: " + self.diagnostics())
-            self._frames.extend(self._decoder.feed(data))
+            try:
+                self._frames.extend(self._decoder.feed(data))
+            except BadFrame as exc:  # the conversation is lost: the owner destroys it
+                raise ChannelClosed(f"{exc}; {self.diagnostics()}") from exc
         return self._frames.pop(0)
 
     def diagnostics(self) -> str:

@@ -57,10 +57,10 @@ class Egress:
         self.client = client
         self.settings = settings
 
-    def proxy_command(self) -> list[str]:
+    def proxy_command(self, max_bytes: int | None = None) -> list[str]:
         s = self.settings
         args = ["--listen", f"0.0.0.0:{PROXY_PORT}", "--ports", ",".join(map(str, s.egress_ports)),
-                "--max-bytes", str(s.egress_max_bytes),
+                "--max-bytes", str(max_bytes or s.egress_max_bytes),
                 "--max-connections", str(s.egress_max_connections),
                 "--own", ",".join(own_addresses(self.client))]
         if s.egress_allow:
@@ -69,8 +69,9 @@ class Egress:
             args += ["--deny", ",".join(s.egress_deny)]
         return args
 
-    def open(self, name: str, labels: dict[str, str]) -> Route:
-        """The sandbox's network and its proxy, ready to serve."""
+    def open(self, name: str, labels: dict[str, str], max_bytes: int | None = None) -> Route:
+        """The sandbox's network and its proxy, ready to serve; max_bytes: its byte budget
+        (default SANDBOX_EGRESS_MAX_BYTES)."""
         try:
             network = self.client.networks.create(
                 f"aios-net-{name}", driver="bridge", internal=True, options=NETWORK_OPTIONS,
@@ -81,7 +82,7 @@ class Egress:
         try:
             proxy = self.client.containers.create(
                 name=f"aios-egress-{name}", **self._proxy_spec(dict(labels, **{
-                    "aios.kind": "egress-proxy"})))
+                    "aios.kind": "egress-proxy"}), max_bytes))
             proxy_id = proxy.id
             proxy.start()
             network.connect(proxy)  # after the bridge, which keeps the default route
@@ -94,11 +95,11 @@ class Egress:
                 raise
             raise EgressUnavailable(f"the egress proxy did not start: {exc}") from exc
 
-    def _proxy_spec(self, labels: dict[str, str]) -> dict:
+    def _proxy_spec(self, labels: dict[str, str], max_bytes: int | None) -> dict:
         s = self.settings
         return dict(
             image=s.image, entrypoint=["/usr/bin/python3.11", "-m", "aios.net.egress"],
-            command=self.proxy_command(), environment={"PYTHONPATH": "/opt/aios/lib"},
+            command=self.proxy_command(max_bytes), environment={"PYTHONPATH": "/opt/aios/lib"},
             user=f"{s.uid}:{s.uid}", labels=labels, network=s.egress_bridge,
             cap_drop=["ALL"], security_opt=["no-new-privileges:true"], read_only=True,
             mem_limit=64 * MiB, memswap_limit=64 * MiB,

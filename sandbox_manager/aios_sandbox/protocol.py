@@ -11,6 +11,20 @@ def encode_request(request: dict) -> bytes:
     return (json.dumps(request, separators=(",", ":")) + "\n").encode()
 
 
+class BadFrame(ValueError):
+    """The supervisor wrote a stdout line that is not a JSON object: it cannot be trusted."""
+
+
+def _frame(line: bytes) -> dict:
+    try:
+        frame = json.loads(line)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict):
+        raise BadFrame("not a frame: " + line[:200].decode(errors="replace"))
+    return frame
+
+
 class FrameDecoder:
     """Turns the raw attached stream into the supervisor's JSON frames (from stdout)
     and its diagnostics (from stderr)."""
@@ -40,4 +54,4 @@ class FrameDecoder:
             line = bytes(self._line[:end])
             del self._line[:end + 1]
             if line.strip():
-                frames.append(json.loads(line))
+                frames.append(_frame(line))

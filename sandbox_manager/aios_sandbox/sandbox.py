@@ -12,6 +12,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from .attestation import violations
+from .browser_spec import browser_container_spec, browser_violations
 from .channel import ChannelClosed, RunnerChannel
 from .egress import Egress, EgressUnavailable, Route
 from .limits import Limits
@@ -20,6 +21,7 @@ from .spec import container_spec
 
 LABEL = "aios.sandbox"
 SpecBuilder = Callable[..., dict]  # (settings, limits, labels, route) -> create() kwargs
+Check = Callable[[dict, Limits, str], list[str]]  # (attest report, limits, network) -> problems
 
 
 class SandboxUnavailable(RuntimeError):
@@ -27,9 +29,21 @@ class SandboxUnavailable(RuntimeError):
 
 
 class HardeningViolation(SandboxUnavailable):
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], what: str = "sandbox"):
         self.problems = problems
-        super().__init__("sandbox hardening not in force: " + "; ".join(problems))
+        self.what = what
+        super().__init__(f"{what} hardening not in force: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """What one kind of container (code sandbox, browser) is created from and checked with."""
+    what: str  # in names and messages
+    image: str
+    spec: SpecBuilder
+    check: Check
+    start_timeout_s: float
+    max_bytes: Optional[int] = None  # its egress proxy's byte budget (None: the setting's)
 
 
 @dataclass
@@ -44,6 +58,7 @@ class Sandbox:
     channel: RunnerChannel
     route: Optional[Route] = None  # egress sandboxes: their network and proxy
     idle_ttl_s: Optional[float] = None  # destroyed after this long without a request
+    details: dict = field(default_factory=dict)  # its hello beyond the attest (a browser's)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -74,11 +89,16 @@ class Launcher:
     """Creates, starts and verifies sandboxes; removes them. Docker calls run in threads."""
 
     def __init__(self, client: docker.DockerClient, settings: Settings, instance: str,
-                 spec_builder: SpecBuilder = container_spec):
+                 spec_builder: SpecBuilder = container_spec,
+                 browser_spec_builder: SpecBuilder = browser_container_spec):
         self.client = client
         self.settings = settings
         self.instance = instance
-        self.spec_builder = spec_builder
+        self.sandbox = Blueprint("sandbox", settings.image, spec_builder, violations,
+                                 settings.start_timeout_s)
+        self.browser = Blueprint("browser", settings.browser_image, browser_spec_builder,
+                                 browser_violations, settings.browser_start_timeout_s,
+                                 settings.browser_max_bytes)
         self.egress = Egress(client, settings)
         self._serial = itertools.count()
         # Sandboxes being launched: the reaper leaves their containers and network alone,
@@ -100,35 +120,41 @@ class Launcher:
         finally:
             self.launching.discard(sandbox_id)
 
+    def blueprint(self, kind: str) -> Blueprint:
+        return self.browser if kind == "browser" else self.sandbox
+
     async def _launch(self, sandbox_id: str, limits: Limits, kind: str, owner: str,
                       ttl_s: float, network: str) -> Sandbox:
-        now = time.time()
+        now, blueprint = time.time(), self.blueprint(kind)
         labels = self.labels(kind, owner, now + ttl_s, sandbox_id)
         container_id, sock, route = await self._in_thread_cleaning_up_on_cancel(
-            sandbox_id, limits, labels, network)
+            sandbox_id, limits, labels, network, blueprint)
         channel = None
         try:
             channel = await RunnerChannel.open(sock)
-            hello = await asyncio.wait_for(channel.receive(), self.settings.start_timeout_s)
-            problems = violations(hello.get("attest", {}), limits, network)
-            if problems:
-                raise HardeningViolation(problems)
+            hello = await asyncio.wait_for(channel.receive(), blueprint.start_timeout_s)
+            _check_hello(hello, limits, network, blueprint)
         except BaseException as exc:
             if channel is not None:
                 channel.close()
             else:
                 sock.close()
             await self.remove(container_id, route)
-            if isinstance(exc, (ChannelClosed, asyncio.TimeoutError)):
-                raise SandboxUnavailable(f"sandbox did not start: {exc}") from exc
+            if isinstance(exc, asyncio.TimeoutError):
+                raise SandboxUnavailable(f"{blueprint.what} did not start within "
+                                         f"{blueprint.start_timeout_s:g} s") from exc
+            if isinstance(exc, ChannelClosed):
+                raise SandboxUnavailable(f"{blueprint.what} did not start: {exc}") from exc
             raise
+        details = {k: v for k, v in hello.items() if k not in ("t", "attest")}
         return Sandbox(sandbox_id, container_id, kind, owner, limits, now, now + ttl_s, channel,
-                       route)
+                       route, details=details)
 
     async def _in_thread_cleaning_up_on_cancel(self, sandbox_id: str, limits: Limits,
-                                               labels: dict, network: str):
+                                               labels: dict, network: str,
+                                               blueprint: Blueprint):
         work = asyncio.ensure_future(asyncio.to_thread(
-            self._create_attach_start, sandbox_id, limits, labels, network))
+            self._create_attach_start, sandbox_id, limits, labels, network, blueprint))
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -139,27 +165,31 @@ class Launcher:
                 await self.remove(container_id, route)
             raise
 
-    def _open_route(self, sandbox_id: str, labels: dict, network: str) -> Optional[Route]:
+    def _open_route(self, sandbox_id: str, labels: dict, network: str,
+                    max_bytes: Optional[int]) -> Optional[Route]:
         if network != "egress":
             return None
         try:
-            return self.egress.open(sandbox_id, labels)
+            return self.egress.open(sandbox_id, labels, max_bytes)
         except EgressUnavailable as exc:
             raise SandboxUnavailable(str(exc)) from exc
 
-    def _create_attach_start(self, sandbox_id: str, limits: Limits, labels: dict, network: str):
-        route = self._open_route(sandbox_id, labels, network)
-        spec = self.spec_builder(self.settings, limits, labels, route)
+    def _create_attach_start(self, sandbox_id: str, limits: Limits, labels: dict, network: str,
+                             blueprint: Blueprint):
+        route = self._open_route(sandbox_id, labels, network, blueprint.max_bytes)
+        what = blueprint.what
         try:
-            container = self.client.containers.create(name=f"aios-sbx-{sandbox_id}", **spec)
+            spec = blueprint.spec(self.settings, limits, labels, route)
+            prefix = "aios-sbx" if what == "sandbox" else f"aios-{what}"
+            container = self.client.containers.create(name=f"{prefix}-{sandbox_id}", **spec)
         except BaseException as exc:
             if route:
                 self.egress.close(route)
             if isinstance(exc, ImageNotFound):
-                raise SandboxUnavailable(f"sandbox image {self.settings.image!r} is missing: "
+                raise SandboxUnavailable(f"{what} image {blueprint.image!r} is missing: "
                                          "run `make images`") from exc
             if isinstance(exc, (APIError, docker.errors.DockerException, OSError)):
-                raise SandboxUnavailable(f"docker refused to create a sandbox: {exc}") from exc
+                raise SandboxUnavailable(f"docker refused to create a {what}: {exc}") from exc
             raise
         sock = None
         try:
@@ -176,7 +206,7 @@ class Launcher:
             if sock is not None:
                 sock.close()
             self._remove(container.id, route)
-            raise SandboxUnavailable(f"docker could not start a sandbox: {exc}") from exc
+            raise SandboxUnavailable(f"docker could not start a {what}: {exc}") from exc
 
     async def connect(self, sandbox: Sandbox, connected: bool) -> None:
         """Attach an egress sandbox to its network (its way to its proxy), or detach it:
@@ -224,3 +254,14 @@ class Launcher:
     def _wanted(self, any_manager: bool) -> list[str]:
         own = [] if any_manager else [f"aios.manager={self.settings.manager_name}"]
         return [f"{LABEL}=1", *own]
+
+
+def _check_hello(hello: dict, limits: Limits, network: str, blueprint: Blueprint) -> None:
+    """Fail closed: a supervisor that could not start (a browser whose Chromium failed) or
+    reports a restriction not in force gives no sandbox."""
+    if hello.get("t") == "error":
+        raise SandboxUnavailable(f"{blueprint.what} did not start: "
+                                 f"{hello.get('code', 'failed')}: {hello.get('message', '')}")
+    problems = blueprint.check(hello.get("attest", {}), limits, network)
+    if problems:
+        raise HardeningViolation(problems, blueprint.what)

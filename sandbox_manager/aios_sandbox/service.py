@@ -7,6 +7,7 @@ import time
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import AsyncIterator, Optional
 
+from .browsers import BrowserService
 from .errors import AtCapacity, Conflict, EgressDisabled, Invalid, NotFound, TooLarge, Unavailable
 from .execution import RunnerRefused, SandboxLost, execute, request_reply
 from .limits import Limits
@@ -31,6 +32,7 @@ class SandboxService:
         self.pool = WarmPool(launcher, settings.pool_size, settings.pool_max_age_s,
                              on_failure=self._note_failure)
         self.sessions: dict[str, Sandbox] = {}
+        self.browsers = BrowserService(launcher, settings)  # their own dict and cap
         self.creating = 0  # sessions being launched: they hold a place under the cap
         self.starting: set[str] = set()  # launched sessions whose interpreter is starting
         self.active_runs = 0
@@ -51,8 +53,15 @@ class SandboxService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pool.close()
+        await self.browsers.close()
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(self._destroy(s) for s in sessions), return_exceptions=True)
+        # Destroys handed to the loop (a one-shot run's, an expired pool container's) may
+        # not have run yet: whatever this run of the manager still has goes now.
+        try:
+            await self._sweep(lambda labels: labels.get("aios.instance") == self.launcher.instance)
+        except Exception:  # noqa: BLE001 - Docker gone: the next start removes them
+            log.exception("final clean-up failed")
 
     async def verify_hardening(self) -> None:
         """Start one sandbox and check from inside that every restriction holds."""
@@ -75,14 +84,18 @@ class SandboxService:
 
     async def remove_orphans(self) -> None:
         """Containers and networks of an earlier run of this manager are nobody's any more."""
+        removed = await self._sweep(
+            lambda labels: labels.get("aios.instance") != self.launcher.instance)
+        if removed:
+            log.info("removed %d orphaned container(s)", removed)
+
+    async def _sweep(self, unwanted) -> int:
+        """Removes this manager's containers and networks whose labels are unwanted."""
         containers = await asyncio.to_thread(self.launcher.labelled)
-        orphans = [c["Id"] for c in containers
-                   if c["Labels"].get("aios.instance") != self.launcher.instance]
-        await asyncio.gather(*(self.launcher.remove(c) for c in orphans))
-        if orphans:
-            log.info("removed %d orphaned sandbox(es)", len(orphans))
-        await self._remove_networks(lambda net: net["Labels"].get("aios.instance")
-                                    != self.launcher.instance)
+        gone = [c["Id"] for c in containers if unwanted(c["Labels"])]
+        await asyncio.gather(*(self.launcher.remove(c) for c in gone))
+        await self._remove_networks(lambda net: unwanted(net["Labels"]))
+        return len(gone)
 
     async def _remove_networks(self, unwanted, any_manager: bool = False) -> None:
         networks = await asyncio.to_thread(self.launcher.labelled_networks, any_manager)
@@ -96,7 +109,9 @@ class SandboxService:
             self.sessions.pop(sandbox.id, None)
             await self._destroy(sandbox)
         self.pool.drop_expired()
-        known = {s.container_id for s in self.sessions.values()}
+        await self.browsers.reap(now)
+        known, live = self.browsers.known()
+        known |= {s.container_id for s in self.sessions.values()}
         known |= {s.route.proxy_id for s in self.sessions.values() if s.route}
         starting = self.launcher.launching | self.starting  # however short their TTL
 
@@ -111,7 +126,7 @@ class SandboxService:
         containers = await asyncio.to_thread(self.launcher.labelled, any_manager=True)
         gone = [c["Id"] for c in containers if stale(c["Labels"]) and c["Id"] not in known]
         await asyncio.gather(*(self.launcher.remove(c) for c in gone))
-        live = {s.route.network for s in self.sessions.values() if s.route}
+        live |= {s.route.network for s in self.sessions.values() if s.route}
         await self._remove_networks(lambda net: stale(net["Labels"]) and net["Name"] not in live,
                                     any_manager=True)
         if self.refusal or self.unverified:

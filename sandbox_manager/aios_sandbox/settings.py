@@ -1,11 +1,19 @@
 """The sandbox manager's configuration: one validated object, read from env and `.env`."""
 
-from typing import Annotated, Optional
+import json
+from pathlib import Path
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (Field, PrivateAttr, SecretStr, ValidationError, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .limits import Limits, OutputCaps
+from .limits import MIN_CPUS, Limits, OutputCaps
+
+
+# Docker's default seccomp profile plus what Chromium's own sandbox needs (user namespaces,
+# chroot): docker/seccomp-browser.json, when the manager runs from the repository.
+BROWSER_SECCOMP = Path(__file__).resolve().parents[2] / "docker" / "seccomp-browser.json"
 
 
 def default_limits() -> Limits:
@@ -63,6 +71,35 @@ class Settings(BaseSettings):
     egress_max_connections: int = Field(default=32, gt=0, le=1024)
     egress_bridge: str = "bridge"  # the Docker network the proxy reaches out through
 
+    # Browser sandboxes: Chromium under a supervisor in a hardened container of their own,
+    # always behind an egress proxy of their own (whatever SANDBOX_ALLOW_EGRESS says: the
+    # network is a browser's whole point), with the egress policy above.
+    allow_browsers: bool = True
+    browser_image: str = "aios-browser"
+    max_browsers: int = Field(default=4, ge=0, le=256)
+    browser_ttl_s: int = Field(default=1800, gt=0)
+    browser_max_ttl_s: int = Field(default=86400, gt=0)
+    browser_idle_ttl_s: int = Field(default=600, gt=0)  # when the create does not say
+    browser_start_timeout_s: float = Field(default=60.0, gt=0)  # Chromium's start included
+    browser_action_timeout_s: float = Field(default=30.0, gt=0)
+    browser_max_action_timeout_s: float = Field(default=300.0, gt=0, le=300)  # the supervisor's
+    browser_max_bytes: int = Field(default=256 << 20, gt=0)  # its proxy's byte budget
+    browser_max_download_bytes: int = Field(default=20 << 20, gt=0)  # one download action
+    browser_memory_mb: int = Field(default=1024, ge=128)
+    browser_cpus: float = Field(default=1.0, ge=MIN_CPUS)
+    browser_pids: int = Field(default=512, ge=32)
+    browser_nofile: int = Field(default=4096, ge=64)
+    browser_home_mb: int = Field(default=64, ge=16)
+    # Chromium's profile, its shared memory (--disable-dev-shm-usage) and downloads
+    browser_tmp_mb: int = Field(default=512, ge=64)
+    # A seccomp profile file; unset: docker/seccomp-browser.json when present, else Docker's
+    # default; "default": Docker's default (Chromium's own sandbox cannot start under it).
+    browser_seccomp: Optional[str] = None
+    # Chromium's own sandbox: auto (on when the kernel and profile allow it), on (a browser
+    # without it fails to start), off
+    browser_chromium_sandbox: Literal["auto", "on", "off"] = "auto"
+    _browser_seccomp_text: Optional[str] = PrivateAttr(default=None)
+
     @field_validator("maxima", mode="before")
     @classmethod
     def _maxima_fill_in(cls, value):
@@ -102,6 +139,11 @@ class Settings(BaseSettings):
         over = self.defaults.exceeding(self.maxima)
         if over:
             raise ValueError(f"SANDBOX_DEFAULTS exceed SANDBOX_MAXIMA for: {', '.join(over)}")
+        for default, maximum in (("browser_ttl_s", "browser_max_ttl_s"),
+                                 ("browser_action_timeout_s", "browser_max_action_timeout_s")):
+            if getattr(self, default) > getattr(self, maximum):
+                raise ValueError(f"SANDBOX_{default.upper()} exceeds SANDBOX_{maximum.upper()}")
+        self._browser_seccomp_text = _seccomp_profile(self.browser_seccomp)
         return self
 
     @property
@@ -109,8 +151,35 @@ class Settings(BaseSettings):
         return "/home/sandboxuser"
 
     @property
+    def browser_limits(self) -> Limits:
+        """What every browser container gets, and its hello is checked against."""
+        return Limits(memory_mb=self.browser_memory_mb, cpus=self.browser_cpus,
+                      pids=self.browser_pids, timeout_s=self.browser_action_timeout_s,
+                      nofile=self.browser_nofile, home_mb=self.browser_home_mb,
+                      tmp_mb=self.browser_tmp_mb,
+                      fsize_mb=max(self.browser_home_mb, self.browser_tmp_mb))
+
+    @property
+    def browser_seccomp_profile(self) -> Optional[str]:
+        """The profile's JSON text for `security_opt` (the Engine API wants the content, not
+        a path); None: Docker's default."""
+        return self._browser_seccomp_text
+
+    @property
     def output_caps(self) -> OutputCaps:
         return OutputCaps(self.max_outputs, self.max_output_file_bytes, self.max_outputs_bytes)
+
+
+def _seccomp_profile(setting: Optional[str]) -> Optional[str]:
+    if setting == "default" or (setting is None and not BROWSER_SECCOMP.is_file()):
+        return None
+    path = Path(setting) if setting else BROWSER_SECCOMP
+    try:
+        profile = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"SANDBOX_BROWSER_SECCOMP: not a readable JSON seccomp profile: "
+                         f"{exc}") from None
+    return json.dumps(profile, separators=(",", ":"))
 
 
 class ConfigurationError(SystemExit):

@@ -46,8 +46,11 @@ phases.coverage.generation.mode = "negative"
 def test_no_request_gets_a_server_error(spawn_manager, tmp_path):
     # Runs of at most 2 s; sessions that go within 5 s unless a TTL is asked for, and few.
     # Maxima below any host's: a request within them never meets Docker's own refusal.
+    # Browsers off (403): a fuzzed navigate must not send a browser to the internet; their
+    # routes are still fuzzed (bodies, ids); test_browser_manager drives real ones.
     manager = spawn_manager(max_sessions=8, session_ttl_s=5, max_session_ttl_s=300,
-                            defaults__timeout_s=1, maxima__timeout_s=2, maxima__cpus=1)
+                            defaults__timeout_s=1, maxima__timeout_s=2, maxima__cpus=1,
+                            allow_browsers=0)
     api = manager.client()
     target = api.post("/v1/sandboxes", json={"ttl_s": 300, "owner": "schemathesis-target"})
     assert target.status_code == 201, target.text

@@ -1,7 +1,10 @@
 import json
+import re
 import struct
 
-from aios_sandbox.protocol import FrameDecoder, encode_request
+import pytest
+
+from aios_sandbox.protocol import BadFrame, FrameDecoder, encode_request
 
 
 def frame(stream: int, payload: bytes) -> bytes:
@@ -27,3 +30,9 @@ def test_stderr_is_kept_as_diagnostics_not_frames():
 def test_encode_request_is_one_line():
     line = encode_request({"op": "run", "code": "print(1)\nprint(2)"})
     assert line.endswith(b"\n") and line.count(b"\n") == 1
+
+
+def test_a_line_that_is_not_a_json_object_is_refused_naming_it():
+    for line in (b"stub\n", b"[1, 2]\n"):
+        with pytest.raises(BadFrame, match=r"not a frame: " + re.escape(line.decode().strip())):
+            FrameDecoder().feed(frame(1, line))

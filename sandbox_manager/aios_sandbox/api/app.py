@@ -13,17 +13,18 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import AtCapacity, ServiceError
+from ..browser_spec import browser_container_spec
 from ..sandbox import Launcher, SpecBuilder
 from ..service import SandboxService
 from ..settings import Settings, load_settings
 from ..spec import container_spec
-from . import health, runs, sandboxes
+from . import browsers, health, runs, sandboxes
 from .auth import require_token
 from .responses import AUTHENTICATED
 from .schemas import document_settings
 
 log = logging.getLogger("aios_sandbox")
-ROUTERS = (health.router, runs.router, sandboxes.router)
+ROUTERS = (health.router, runs.router, sandboxes.router, browsers.router)
 
 
 def error_body(code: str, message: str, **extra) -> dict:
@@ -31,7 +32,8 @@ def error_body(code: str, message: str, **extra) -> dict:
 
 
 def create_app(settings: Optional[Settings] = None,
-               spec_builder: SpecBuilder = container_spec) -> FastAPI:
+               spec_builder: SpecBuilder = container_spec,
+               browser_spec_builder: SpecBuilder = browser_container_spec) -> FastAPI:
     settings = settings or load_settings()
     if settings.manager_token is None:
         log.warning("SANDBOX_INSECURE_NO_TOKEN is on: the API accepts requests without a token")
@@ -39,7 +41,8 @@ def create_app(settings: Optional[Settings] = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         client = docker.from_env(timeout=30, max_pool_size=32)
-        launcher = Launcher(client, settings, secrets.token_hex(6), spec_builder)
+        launcher = Launcher(client, settings, secrets.token_hex(6), spec_builder,
+                            browser_spec_builder)
         app.state.docker = client
         app.state.service = SandboxService(launcher, settings)
         await app.state.service.start()
@@ -52,10 +55,9 @@ def create_app(settings: Optional[Settings] = None,
     app = FastAPI(title="AI-OS sandbox manager", version="1.0", lifespan=lifespan)
     app.state.settings = settings
     app.include_router(health.router)
-    app.include_router(runs.router, dependencies=[Depends(require_token)],
-                       responses=AUTHENTICATED)
-    app.include_router(sandboxes.router, dependencies=[Depends(require_token)],
-                       responses=AUTHENTICATED)
+    for router in ROUTERS[1:]:
+        app.include_router(router, dependencies=[Depends(require_token)],
+                           responses=AUTHENTICATED)
     install_error_handlers(app)
     install_body_cap(app, settings.max_request_bytes)
     generate_openapi = app.openapi

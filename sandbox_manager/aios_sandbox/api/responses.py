@@ -25,15 +25,18 @@ WHEN = {
     400: "`malformed_json`: the body is not JSON; `bad_path`: a file path that is absolute, "
          "has `..`/`.`/empty parts, a control character, or names what is not a plain file",
     401: "`unauthorized`: the bearer token is missing or wrong",
-    403: "`egress_disabled`: `\"network\": \"egress\"` while SANDBOX_ALLOW_EGRESS is off",
-    404: "`not_found`: no such sandbox (or it expired), or no such file",
-    409: "`busy`: the sandbox is running another request",
+    403: "`egress_disabled`: `\"network\": \"egress\"` while SANDBOX_ALLOW_EGRESS is off; "
+         "`browsers_disabled`: a browser while SANDBOX_ALLOW_BROWSERS is off",
+    404: "`not_found`: no such sandbox or browser (or it expired), or no such file",
+    409: "`busy`: the sandbox or browser is running another request",
     413: "`too_large`: the body, code, stdin, a file or the number of files over its cap",
     415: "`unsupported_media_type`: a body sent without `Content-Type: application/json`",
-    422: "`invalid_request`: missing, unknown or invalid fields, an unknown language, limits "
-         "above the server maxima",
-    429: "`at_capacity`: as many runs or sandboxes as the caps allow; retry after Retry-After",
-    503: "`unavailable`: Docker down, image missing, a sandbox that stopped answering, or "
+    422: "`invalid_request`: missing, unknown or invalid fields, an unknown language or "
+         "browser action, limits above the server maxima",
+    429: "`at_capacity`: as many runs, sandboxes or browsers as the caps allow; retry after "
+         "Retry-After",
+    503: "`unavailable`: Docker down, image missing (`make images`), a sandbox or browser "
+         "that stopped answering (it is destroyed), a browser that did not start, or "
          "hardening not in force (the manager fails closed)",
 }
 HEADERS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER}

@@ -124,6 +124,8 @@ def document_settings(openapi: dict, settings: Settings) -> None:
     bound("SandboxIn", "ttl_s", maximum=settings.max_session_ttl_s)
     for model in ("RunIn", "ExecIn"):
         bound(model, "language", enum=sorted(LANGUAGES))
+    bound("BrowserIn", "ttl_s", maximum=settings.browser_max_ttl_s)
+    bound("ActionIn", "timeout_s", maximum=settings.browser_max_action_timeout_s)
 
 
 def file_bytes(files: dict[str, FileContent]) -> dict[str, bytes]:
