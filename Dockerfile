@@ -28,12 +28,11 @@ FROM ${BASE_IMAGE} AS app
 ARG APP_UID=10002
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH HOME=/home/aios AIOS_USER=aios \
-    AIOS_CHROMIUM_PATH=/usr/bin/chromium AIOS_WRITABLE_DIRS=/srv/tmp
-# Debian's Chromium for Playwright (no downloaded browsers; Playwright's node driver needs
-# libatomic), ffmpeg for audio and video files, Debian's public CA list for the providers.
+    AIOS_WRITABLE_DIRS=/srv/tmp
+# ffmpeg for audio and video files, Debian's public CA list for the providers. No browser:
+# the agent's Chromium runs in browser sandboxes (Dockerfile.browser), never beside secrets.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends chromium fonts-liberation libatomic1 ffmpeg \
-        ca-certificates \
+    && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid ${APP_UID} aios \
     && useradd --uid ${APP_UID} --gid ${APP_UID} --home-dir /home/aios --create-home \

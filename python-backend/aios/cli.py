@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 import socketio
 
 from .cli_api import DEFAULT_URL, Api, CliError, find_token
+from .cli_approvals import Answerer, mode_for
 from .cli_files import artifact_line, check_attachments, cmd_artifacts, upload, with_attachments
 
 FINAL = ("succeeded", "failed", "cancelled")
@@ -227,10 +228,20 @@ def task_input(args) -> dict:
     return from_text[args.kind]
 
 
-def follow(follower: Follower, printer: Printer, cancel_on_interrupt: bool) -> int:
-    """Print the task's events until it ends; its exit code. Ctrl-C cancels it if asked."""
+def answering(events, answer):
+    """The events, each answered (approval requests) after it was shown."""
+    for event in events:
+        yield event
+        answer(event)
+
+
+def follow(follower: Follower, printer: Printer, cancel_on_interrupt: bool,
+           mode: str = "watch") -> int:
+    """Print the task's events until it ends, answering its approval requests as `mode`
+    says (cli_approvals.py); its exit code. Ctrl-C cancels it if asked."""
+    answer = Answerer(follower.api, mode, printer.line)
     try:
-        return EXIT.get(printer.play(follower.events()), EXIT_ERROR)
+        return EXIT.get(printer.play(answering(follower.events(), answer)), EXIT_ERROR)
     except KeyboardInterrupt:
         if not cancel_on_interrupt:
             return EXIT_INTERRUPTED
@@ -258,7 +269,8 @@ def cmd_submit(args, api: Api) -> int:
         ack = follower.call("task:submit", payload)
         follower.watch(ack["task_id"], 0)
         printer.line("task", ack["task_id"])
-        return follow(follower, printer, cancel_on_interrupt=True)
+        return follow(follower, printer, cancel_on_interrupt=True,
+                      mode=mode_for(args, "submit"))
     finally:
         follower.close()
 
@@ -273,7 +285,8 @@ def cmd_events(args, api: Api) -> int:
     try:
         follower.watch(args.task_id, args.after)
         follower.call("task:subscribe", {"task_id": args.task_id, "after": args.after})
-        return follow(follower, printer, cancel_on_interrupt=False)
+        return follow(follower, printer, cancel_on_interrupt=False,
+                      mode=mode_for(args, "events"))
     finally:
         follower.close()
 
@@ -310,10 +323,15 @@ EXAMPLES = """examples:
   python -m aios submit echo --input '{"text": "hi"}' --json
   python -m aios submit agent --text 'List my downloads' --no-wait
   python -m aios submit code --attach sales.csv --text "print(open('sales.csv').read())"
+  python -m aios submit agent --text 'Fetch the page' --yes   # allow every approval request
   python -m aios events TASK_ID --after 3
   python -m aios artifacts TASK_ID --out results/    # figures and files the task made
   python -m aios cancel TASK_ID
 """
+
+
+YES_HELP = ("allow every approval request of the agent (default: ask on the terminal; "
+            "without one, submit denies them and events leaves them to other clients)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
                         help="stream the events until the task ends (default) or print its id")
     submit.add_argument("--json", action="store_true", help="print each event as a JSON line")
+    submit.add_argument("--yes", action="store_true", help=YES_HELP)
 
     events = commands.add_parser("events", help="replay a task's events and follow it")
     events.add_argument("task_id")
@@ -350,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True,
                         help="keep following a running task (default)")
     events.add_argument("--json", action="store_true", help="print each event as a JSON line")
+    events.add_argument("--yes", action="store_true", help=YES_HELP)
 
     artifacts = commands.add_parser("artifacts", help="list or download a task's artifacts")
     artifacts.add_argument("task_id")

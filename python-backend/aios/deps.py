@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # for the types only: the services' modules load when they ar
     from .sandbox.artifacts import ArtifactStore
     from .sandbox.client import SandboxClient
     from .settings import Settings
-    from .tools.browser import BrowserHost
 
 
 class Deps(Protocol):
@@ -27,5 +26,4 @@ class Deps(Protocol):
     providers: "ProviderSet"
     chat_cache: "ChatCache"
     agent_sessions: "AgentSessions"
-    browser: "BrowserHost"
     mcp: "McpHub"

@@ -88,11 +88,6 @@ class WorkerResources:
         return file_reader(self.settings)
 
     @cached_property
-    def browser(self):
-        from .tools.browser import BrowserHost
-        return BrowserHost(self.settings.chromium_path)
-
-    @cached_property
     def mcp(self):
         from .mcp.client import McpHub
         return McpHub(mcp_config(self.settings), call_timeout_s=self.settings.mcp_call_timeout_s,

@@ -11,6 +11,8 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from .approvals.policy import check_rules, parse_rules
+
 PROJECT_TMP = Path(__file__).resolve().parents[2] / "tmp"  # shared scratch space
 ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
                     "http://127.0.0.1:3000"]
@@ -168,6 +170,20 @@ class Settings(BaseSettings):
     # host or host:port entries the browser may reach although they are loopback/private
     browse_allowlist: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_BROWSE_ALLOWLIST", default_factory=list)
+
+    # The user's say per tool: tool or glob = auto|ask|deny, over approvals/policy.py's
+    # DEFAULTS (ask before what sends data out); a task may make it stricter, never looser
+    tool_policy: Annotated[dict[str, str], NoDecode] = Field(
+        validation_alias="AIOS_TOOL_POLICY", default_factory=dict)
+    # no answer to an approval request within this long: denied (and never past the run's
+    # wall time); the worker slot stays held while it waits
+    approval_timeout_s: float = Field(validation_alias="AIOS_APPROVAL_TIMEOUT_S",
+                                      default=120.0, gt=0, le=3600)
+
+    @field_validator("tool_policy", mode="before")
+    @classmethod
+    def _policy_rules(cls, value):
+        return parse_rules(value) if isinstance(value, str) else check_rules(value)
 
     @field_validator(*GUIDE_REFUSALS)
     @classmethod

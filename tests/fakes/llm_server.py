@@ -39,7 +39,8 @@ TOOL_CALLS = [("call_1", "get_weather", '{"city": "Paris", "unit": "celsius"}'),
               ("call_2", "get_time", '{"timezone": "Europe/Paris"}')]
 
 # Scripted models ("script:NAME") for agent tests: turn N of a conversation (N = the number
-# of assistant messages so far) asks for tools, or answers text; past the end: "done".
+# of assistant messages so far) asks for tools, or answers text; past the end: "done". A turn
+# may be a function of the messages so far (e.g. to click a ref the last snapshot gave).
 ANALYSIS_STEPS = [  # load a CSV the user attached, keep it, chart it
     "import pandas as pd\ndf = pd.read_csv('sales.csv')\nprint(len(df), 'rows')",
     "df['amount'].describe()",
@@ -57,6 +58,8 @@ def scripted_turn(scripts: dict, model: str, messages: list[dict]) -> dict:
     turns = scripts[model.split(":", 1)[1]]
     n = sum(1 for m in messages if m.get("role") == "assistant")
     turn = turns[n] if n < len(turns) else {"text": "done"}
+    if callable(turn):
+        turn = turn(messages)
     if "tools" in turn:
         return {"tools": [(f"call_{n}_{i}", name, json.dumps(arguments))
                           for i, (name, arguments) in enumerate(turn["tools"])]}

@@ -10,15 +10,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import docker
 import httpx
@@ -119,30 +115,6 @@ def exec_in(api: httpx.Client, sandbox_id: str, **body) -> dict:
     response = api.post(f"/v1/sandboxes/{sandbox_id}/exec", json=body)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-@contextmanager
-def html_page(body: bytes) -> Iterator[str]:
-    """Serves `body` at / on 127.0.0.1 (404 elsewhere); yields "127.0.0.1:PORT"."""
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self):
-            found = self.path in ("/", "/news")
-            content = body if found else b"not found"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
-
-        def log_message(self, *args):
-            pass
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass

@@ -229,9 +229,7 @@ def test_a_hub_without_servers_starts_nothing():
 # --- AI-OS's own tools over MCP -------------------------------------------------------
 
 def served_tools() -> list[str]:
-    """browse too once the worker's resources make a browser."""
-    from aios.resources import WorkerResources
-    return ["run_code", "read_file"] + (["browse"] if hasattr(WorkerResources, "browser") else [])
+    return ["run_code", "read_file", "browse"]
 
 
 @pytest.fixture
@@ -267,6 +265,9 @@ async def exercise(client: Client) -> None:
     assert not read.is_error and "the answer is 42" in read.content[0].text
     refused = await client.call_tool("read_file", {"path": "/etc/passwd"})
     assert refused.is_error and "outside_roots" in refused.content[0].text
+    # browse's own check, before any browser sandbox is asked for
+    local = await client.call_tool("browse", {"url": "http://127.0.0.1:9/"})
+    assert local.is_error and "loopback" in local.content[0].text
     image = await client.call_tool("read_file", {"path": "dot.png"})
     assert [part.type for part in image.content] == ["text", "image"]
     assert image.content[1].mime_type == "image/png"

@@ -12,14 +12,14 @@ BACKEND = Path(__file__).resolve().parents[2] / "python-backend"
 # layer and those below.
 LAYERS = [
     ["aios.settings", "aios.netutil", "aios.open_files", "aios.broker_patch", "aios.net",
-     "aios.files"],
-    ["aios.tasks", "aios.providers", "aios.sandbox"],
+     "aios.files", "aios.approvals.policy"],
+    ["aios.tasks", "aios.providers", "aios.sandbox", "aios.approvals"],
     ["aios.deps", "aios.tools", "aios.mcp"],
     ["aios.agent"],
     ["aios.kinds"],
     ["aios.resources", "aios.celery_app"],
-    ["aios.web", "aios.cli", "aios.cli_api", "aios.cli_files", "aios.mcp.server",
-     "aios.__main__", "aios"],
+    ["aios.web", "aios.cli", "aios.cli_api", "aios.cli_files", "aios.cli_approvals",
+     "aios.mcp.server", "aios.__main__", "aios"],
 ]
 # The pipeline runs what it is handed: it imports no kind, model, tool, file or sandbox code
 PIPELINE = "aios.tasks"

@@ -4,6 +4,7 @@ results back, until it answers without tools or a limit (steps, wall time, token
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -37,6 +38,7 @@ def run_agent(ctx, messages: list[dict], pairs: list, tools: list[Tool], limits:
     conversation = list(messages)
     steps, usage = [], {"input_tokens": 0, "output_tokens": 0}
     deadline = Deadline(limits.max_seconds, ctx)
+    tool_ctx.ends_at = time.monotonic() + limits.max_seconds  # approvals wait no longer
     answer, stopped = None, None
     try:
         for step in range(1, limits.max_steps + 1):
@@ -126,6 +128,9 @@ def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx,
         if tool is None:
             raise ToolError(f"there is no tool {call['name']!r}; the tools are: "
                             f"{', '.join(by_name) or 'none'}")
+        tool_ctx.call_id, tool_ctx.call_arguments = call["id"], call["arguments"]
+        # the tool's own level first (deny, or the user's say); its variants it asks itself
+        tool_ctx.approve(call["name"], f"the policy asks before each {call['name']} call")
         result = tool.run(call["arguments"], tool_ctx)
         if isinstance(result, ToolOutput):
             media += result.parts
@@ -153,9 +158,12 @@ def _check(ctx) -> None:
         raise DeadlineReached()
 
 
-def tool_context(ctx, session_id: Optional[str] = None) -> ToolContext:
+def tool_context(ctx, session_id: Optional[str] = None, policy=None,
+                 gate=None) -> ToolContext:
+    """What the run's tools share; `policy` and `gate` (approvals/) decide what needs the
+    user's say and ask for it (without a gate, `ask` is `deny`)."""
     return ToolContext(ctx.task_id, ctx.emit, ctx.cancelled, ctx.on_cancel,
-                       session_id=session_id, pause=ctx.pause)
+                       session_id=session_id, pause=ctx.pause, policy=policy, gate=gate)
 
 
 def clean_up(tool_ctx: ToolContext) -> None:

@@ -1,5 +1,5 @@
-"""Agent sessions (conversations), in Redis with a TTL: the history, the id of the
-conversation's sandbox, a little for listing them; one run at a time each."""
+"""Agent sessions (conversations), in Redis with a TTL: the history, the ids of the
+conversation's sandbox and browser, a little for listing them; one run at a time each."""
 
 import json
 import time
@@ -11,6 +11,7 @@ import redis
 PREFIX = "aios:agent:session:"
 INDEX = "aios:agent:sessions"  # session id -> last saved (epoch s)
 TITLE_CHARS = 80
+KEPT = ("sandbox", "browser")  # what a conversation keeps between its runs
 # Deletes the lock only if this run still holds it (it may have expired and been taken)
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -63,17 +64,25 @@ class AgentSessions:
             pipe.hset(meta, "updated_at", now)
             pipe.hincrby(meta, "turns", 1)  # a turn: one run of the conversation
             pipe.expire(meta, self.ttl_s)
-            pipe.expire(PREFIX + session_id + ":sandbox", self.ttl_s)
+            for kind in KEPT:
+                pipe.expire(PREFIX + session_id + ":" + kind, self.ttl_s)
             pipe.zadd(INDEX, {session_id: now})
             pipe.zremrangebyscore(INDEX, 0, now - self.ttl_s)
             pipe.execute()
 
     def sandbox(self, session_id: str) -> Optional[str]:
         """The conversation's sandbox, as last stored (it may have gone since)."""
-        return self.redis.get(PREFIX + session_id + ":sandbox")
+        return self.kept(session_id, "sandbox")
 
     def keep_sandbox(self, session_id: str, sandbox_id: str) -> None:
-        self.redis.set(PREFIX + session_id + ":sandbox", sandbox_id, ex=self.ttl_s)
+        self.keep(session_id, "sandbox", sandbox_id)
+
+    def kept(self, session_id: str, kind: str) -> Optional[str]:
+        """The id of the conversation's sandbox or browser (KEPT), as last stored."""
+        return self.redis.get(PREFIX + session_id + ":" + kind)
+
+    def keep(self, session_id: str, kind: str, resource_id: str) -> None:
+        self.redis.set(PREFIX + session_id + ":" + kind, resource_id, ex=self.ttl_s)
 
     def listing(self, limit: int = 100) -> list[dict]:
         """The newest sessions first: {session_id, title, turns, updated_at, sandbox_id,
@@ -99,20 +108,22 @@ class AgentSessions:
                              "sandbox_id": sandbox_id, "busy": bool(busy)})
         return sessions
 
-    def delete(self, session_id: str) -> Optional[str]:
-        """Forgets a session (refused while it runs); returns its sandbox id (None if it has
-        none), to destroy. KeyError when there is no such session."""
+    def delete(self, session_id: str) -> dict[str, str]:
+        """Forgets a session (refused while it runs); returns what it kept, to destroy
+        ({"sandbox": id, "browser": id}, either absent). KeyError when there is no such
+        session."""
         key = PREFIX + session_id
         if self.redis.exists(key + ":lock"):
             raise SessionBusy(f"session {session_id!r} is busy with a run; cancel it first")
-        sandbox_id = self.redis.get(key + ":sandbox")
+        kept = {kind: self.kept(session_id, kind) for kind in KEPT}
         with self.redis.pipeline() as pipe:
-            pipe.delete(key, key + ":meta", key + ":sandbox")
+            pipe.delete(key, key + ":meta", *(key + ":" + kind for kind in KEPT))
             pipe.zrem(INDEX, session_id)
             deleted = pipe.execute()[0]
-        if not deleted and sandbox_id is None:
+        kept = {kind: resource for kind, resource in kept.items() if resource}
+        if not deleted and not kept:
             raise KeyError(session_id)
-        return sandbox_id
+        return kept
 
     @contextmanager
     def running(self, session_id: str, task_id: str, attempt: int,

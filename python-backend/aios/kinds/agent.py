@@ -6,6 +6,10 @@ from typing import Optional
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from ..approvals.gate import ApprovalGate
+from ..approvals.policy import Policy, check_rules
+from ..approvals.store import Approvals
+from ..approvals.taint import mark_user_data
 from ..deps import Deps
 from ..agent.loop import AgentLimits, Stopped, clean_up, run_agent, tool_context
 from ..agent.sessions import SessionBusy
@@ -32,6 +36,19 @@ class AgentInput(SandboxAttachments, TaskInput):
     session_id: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
     temperature: Optional[float] = Field(default=None, ge=0, le=2)
     max_tokens: Optional[int] = Field(default=None, gt=0)
+    # {tool or glob: auto|ask|deny}: stricter than the operator's only (looser: refused)
+    tool_policy: Optional[dict[str, str]] = None
+
+    @field_validator("tool_policy")
+    @classmethod
+    def _only_stricter(cls, rules: dict, info: ValidationInfo) -> dict:
+        rules = check_rules(rules)
+        operator = (info.context or {}).get("tool_policy")
+        looser = Policy(operator).widening(rules) if operator is not None else []
+        if looser:
+            raise ValueError(f"a task's tool_policy may only be stricter than the "
+                             f"operator's: {', '.join(looser)}")
+        return rules
 
     @field_validator("tools")
     @classmethod
@@ -85,9 +102,13 @@ def _run(ctx: RunContext, task_input: dict, deps: Deps) -> dict:
                          max_tokens=settings.agent_max_tokens)
     hold = sessions.running(session_id, ctx.task_id, ctx.attempt, settings.agent_max_seconds) \
         if session_id else nullcontext()
-    tool_ctx = tool_context(ctx, session_id)
+    policy = Policy(settings.tool_policy).narrowed(task_input.get("tool_policy") or {})
+    tool_ctx = tool_context(ctx, session_id, policy,
+                            ApprovalGate(Approvals(deps.redis), settings.approval_timeout_s))
     with hold:
         history = sessions.load(session_id) if session_id else []
+        if any(m.get("role") == "tool" and m.get("name") in USER_DATA_TOOLS for m in history):
+            mark_user_data(tool_ctx, "files read earlier in this conversation")
         try:
             attached = _attach(ctx, tool_ctx, tools, task_input.get("attachments"), deps)
         except BaseException:
@@ -122,7 +143,12 @@ def _attach(ctx: RunContext, tool_ctx, tools: list, paths, deps: Deps) -> list:
     except ToolError as exc:
         raise TaskFailed("sandbox_error", str(exc)) from exc
     announce(ctx, attached)
+    for each in attached:
+        mark_user_data(tool_ctx, f"the attachment {each.name}")
     return attached
+
+
+USER_DATA_TOOLS = ("read_file", "list_files", "copy_to_sandbox")  # their results: user data
 
 
 def with_note(messages: list[dict], note: str) -> list[dict]:

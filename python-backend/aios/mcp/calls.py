@@ -4,23 +4,27 @@ import json
 import logging
 import threading
 import uuid
+from typing import Optional
 from urllib.parse import quote
 
 from mcp_types import (BlobResourceContents, CallToolResult, EmbeddedResource, ImageContent,
                        TextContent)
 
+from ..approvals.policy import Policy
 from ..tools.base import ToolContext, ToolError, ToolOutput
 
 log = logging.getLogger("aios.mcp.server")
 
 
 class OneCall:
-    """A fresh ToolContext (task id mcp-<uuid>) whose cleanups run when the call ends."""
+    """A fresh ToolContext (task id mcp-<uuid>) whose cleanups run when the call ends. It
+    has no approval gate: there is no user to ask here, so what the policy would ask about
+    is refused (the MCP client asks its own user before calling, if it does)."""
 
-    def __init__(self):
+    def __init__(self, policy: Optional[Policy] = None):
         self._abort = None
         self.ctx = ToolContext(f"mcp-{uuid.uuid4().hex}", self._emit, threading.Event(),
-                               self._on_cancel)
+                               self._on_cancel, policy=policy)
 
     def run(self, tool, arguments: dict):
         try:

@@ -11,6 +11,7 @@ import argparse
 import hmac
 import logging
 import sys
+from typing import Optional
 
 import anyio
 from mcp import MCPError
@@ -19,6 +20,7 @@ from mcp.server.stdio import stdio_server
 from mcp_types import INVALID_PARAMS, ListToolsResult, Tool as ToolSpec
 from starlette.responses import JSONResponse
 
+from ..approvals.policy import Policy
 from ..tools.registry import SERVED_OVER_MCP, TOOLS
 from .calls import OneCall, error_result, to_result
 
@@ -36,7 +38,8 @@ def build_tools(deps, names: list[str]) -> list:
     return tools
 
 
-def build_server(tools: list) -> Server:
+def build_server(tools: list, policy: Optional[Policy] = None) -> Server:
+    """`policy`: the operator's levels (AIOS_TOOL_POLICY); `ask` is refused over MCP."""
     by_name = {tool.name: tool for tool in tools}
 
     async def list_tools(ctx, params) -> ListToolsResult:
@@ -48,7 +51,7 @@ def build_server(tools: list) -> Server:
         if tool is None:
             raise MCPError(INVALID_PARAMS, f"unknown tool {params.name!r}; the tools are: "
                                            f"{', '.join(by_name)}")
-        call = OneCall()
+        call = OneCall(policy)
         try:
             result = await anyio.to_thread.run_sync(call.run, tool, params.arguments or {},
                                                     abandon_on_cancel=True)
@@ -97,7 +100,7 @@ def main(argv=None) -> None:
     from ..settings import load_settings
     settings = load_settings()
     deps = WorkerResources(settings)
-    server = build_server(build_tools(deps, args.tools))
+    server = build_server(build_tools(deps, args.tools), Policy(settings.tool_policy))
     try:
         if args.stdio:
             anyio.run(serve_stdio, server)
@@ -106,7 +109,7 @@ def main(argv=None) -> None:
             app = http_app(server, settings.api_token.get_secret_value(), args.host)
             uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
-        for name in ("browser", "sandbox"):  # only what was made
+        for name in ("sandbox",):  # only what was made
             if name in vars(deps):
                 vars(deps)[name].close()
 

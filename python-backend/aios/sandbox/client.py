@@ -27,6 +27,14 @@ class SandboxError(RuntimeError):
         return self.refused and self.code in ("at_capacity", "unavailable")
 
 
+class BrowserActionError(RuntimeError):
+    """The browser did not do the action; `code` says why (stale_ref, refused, ...)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
 class SandboxClient:
     def __init__(self, base_url: str, token: str, timeout_s: float = 30.0):
         self.http = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s, read=None),
@@ -86,6 +94,50 @@ class SandboxClient:
 
     def destroy(self, sandbox_id: str) -> None:
         self._call("DELETE", f"/v1/sandboxes/{sandbox_id}", (204, 404))  # gone already: fine
+
+    # --- browsers: Chromium in a container of its own, driven by actions -------------
+
+    def create_browser(self, owner: str, ttl_s: float,
+                       idle_ttl_s: Optional[float] = None) -> dict:
+        """A browser sandbox (its description: id, browser version...), until
+        destroy_browser(), its TTL or idle_ttl_s without an action."""
+        body = {"owner": owner, "ttl_s": ttl_s, **({"idle_ttl_s": idle_ttl_s} if idle_ttl_s
+                                                   else {})}
+        # Chromium starts before the manager answers: allow for it
+        return self._call("POST", "/v1/browsers", 201, json=body, timeout=90).json()
+
+    def browser_exists(self, browser_id: str) -> bool:
+        return self._call("GET", f"/v1/browsers/{browser_id}", (200, 404)).status_code == 200
+
+    def browser_action(self, browser_id: str, action: str, args: dict, timeout_s: float,
+                       register_close=None) -> dict:
+        """The action's result; BrowserActionError when the page refused it (a stale ref, a
+        refused navigation...), SandboxError when the manager or the browser failed."""
+        request = self.http.build_request(
+            "POST", f"/v1/browsers/{browser_id}/actions",
+            json={"action": action, "args": args, "timeout_s": timeout_s},
+            timeout=httpx.Timeout(30.0, read=timeout_s + 30))
+        try:
+            response = self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+        try:
+            if register_close:
+                register_close(lambda: shut_down(response))
+            response.read()
+        except httpx.HTTPError as exc:
+            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+        finally:
+            response.close()
+        if response.status_code != 200:
+            raise _error_of(response)
+        body = response.json()
+        if not body.get("ok"):
+            raise BrowserActionError(body["error"]["code"], body["error"]["message"])
+        return body["result"]
+
+    def destroy_browser(self, browser_id: str) -> None:
+        self._call("DELETE", f"/v1/browsers/{browser_id}", (204, 404))
 
     def _streamed(self, path: str, body: dict, on_output: OnOutput, register_close) -> dict:
         try:

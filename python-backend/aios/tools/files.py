@@ -2,6 +2,7 @@
 reader as chat attachments (text, images, PDFs, audio transcripts, video frames); and
 `copy_to_sandbox`, which hands one of them to the run's code instead of to the model."""
 
+from ..approvals.taint import mark_user_data
 from ..deps import Deps
 from ..files.reader import FileReader
 from ..files.roots import FileRefused
@@ -26,9 +27,11 @@ class ListFiles:
 
     def run(self, arguments: dict, ctx: ToolContext) -> dict:
         try:
-            return self.files.listing(arguments.get("path"))
+            listing = self.files.listing(arguments.get("path"))
         except FileRefused as exc:
             raise ToolError(f"{exc.code}: {exc}") from None
+        mark_user_data(ctx, f"the listing of {arguments.get('path') or 'your folders'}")
+        return listing
 
 
 class ReadFile:
@@ -48,6 +51,7 @@ class ReadFile:
             content = self.files.read(arguments.get("path"))
         except FileRefused as exc:
             raise ToolError(f"{exc.code}: {exc}") from None
+        mark_user_data(ctx, f"the file {content.path}")
         header = f"{content.path} ({content.media_type}, {content.size} bytes)\n"
         return ToolOutput(header + content.text(), content.media())
 
@@ -73,6 +77,7 @@ class CopyToSandbox:
             [copied] = attachments.load(self.files, [arguments.get("path")], self.upload_dir)
         except FileRefused as exc:
             raise ToolError(f"{exc.code}: {exc}") from None
+        mark_user_data(ctx, f"the file {copied.path}")  # the sandbox's code may send it out
         if isinstance(arguments.get("name"), str) and arguments["name"].strip():
             copied.name = safe_name(arguments["name"])
         self.run_sandbox.put(ctx, [copied])

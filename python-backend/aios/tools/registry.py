@@ -12,6 +12,10 @@ MCP_PREFIX = "mcp__"
 TOOLS = ToolRegistry({
     "run_code": "aios.tools.run_code:make_run_code",
     "browse": "aios.tools.browse:make_browse",
+    **{name: f"aios.tools.browser_tools:make_{name}" for name in (
+        "browser_navigate", "browser_snapshot", "browser_click", "browser_type",
+        "browser_select", "browser_press", "browser_scroll", "browser_back", "browser_tabs",
+        "browser_screenshot", "browser_download")},
     "list_files": "aios.tools.files:make_list_files",
     "read_file": "aios.tools.files:make_read_file",
     "copy_to_sandbox": "aios.tools.files:make_copy_to_sandbox",

@@ -53,6 +53,10 @@ class RunCode:
 
     def run(self, arguments: dict, ctx: ToolContext) -> ToolOutput:
         body = self._body(arguments)
+        if body.get("network"):
+            ctx.approve("run_code.network", "this code gets HTTP(S) access to the internet "
+                        "(through the filtering proxy): it could send data out",
+                        {"language": body["language"], "code": body["code"]})
         try:
             sandbox_id = self.run_sandbox.of(ctx)
             if arguments.get("reset"):

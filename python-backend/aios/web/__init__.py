@@ -71,7 +71,8 @@ def create_app(settings: Optional[Settings] = None, *, async_mode: str = "eventl
         revoke=lambda task_id: celery.control.revoke(task_id),
         max_input_bytes=settings.max_input_bytes,
         validation_context={"files": file_reader(settings),
-                            "mcp_servers": mcp_servers},
+                            "mcp_servers": mcp_servers,
+                            "tool_policy": settings.tool_policy},
         pressure=RedisPressure(redis, settings.redis_high_water))
     gate = SubscriptionGate(fetch=lambda task_id, after: events.after(task_id, after) or [])
     WebState(

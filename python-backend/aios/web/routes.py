@@ -10,6 +10,7 @@ from ..files.uploads import save_upload, sweep
 from ..tasks.events import PAGE
 
 from ..providers.registry import NO_KEY_HINT, configured
+from . import approvals
 from .auth import bearer, token_ok
 from .errors import ApiError
 from .state import web_state
@@ -103,7 +104,13 @@ def recent():
 
 @bp.get("/tasks/<task_id>")
 def get(task_id: str):
-    return jsonify(tasks().get(task_id))
+    return jsonify(approvals.with_pending(tasks().get(task_id)))
+
+
+@bp.post("/tasks/<task_id>/approvals/<call_id>")
+def approve(task_id: str, call_id: str):
+    """The user's answer to an approval_required event: {approved, note?}."""
+    return jsonify(approvals.answer(task_id, call_id, json_body()))
 
 
 @bp.get("/tasks/<task_id>/events")

@@ -1,4 +1,4 @@
-"""REST for agent sessions (conversations): list them, delete one with its sandbox."""
+"""REST for agent sessions (conversations): list them, delete one with its sandbox and browser."""
 
 import logging
 import re
@@ -34,15 +34,17 @@ def delete(session_id: str):
     if not SESSION_ID.match(session_id):
         raise ApiError(404, f"no session {session_id!r}")
     try:
-        sandbox_id = sessions().delete(session_id)
+        kept = sessions().delete(session_id)
     except SessionBusy as exc:
         raise ApiError(409, str(exc), "session_busy") from None
     except KeyError:
         raise ApiError(404, f"no session {session_id!r}") from None
-    if sandbox_id:
+    manager = web_state().sandbox
+    destroy = {"sandbox": manager.destroy, "browser": manager.destroy_browser}
+    for kind, resource_id in kept.items():
         try:
-            web_state().sandbox.destroy(sandbox_id)
+            destroy[kind](resource_id)
         except SandboxError as exc:  # its idle time removes it anyway
-            log.warning("session %s: its sandbox %s was not removed now: %s", session_id,
-                        sandbox_id, exc)
+            log.warning("session %s: its %s %s was not removed now: %s", session_id, kind,
+                        resource_id, exc)
     return "", 204

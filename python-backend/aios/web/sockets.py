@@ -12,7 +12,8 @@ from ..tasks.keys import room
 from ..tasks.service import TaskNotFound
 from ..tasks.pressure import StorageFull
 from . import socketio
-from .errors import REDIS_RETRY_AFTER_S
+from . import approvals
+from .errors import REDIS_RETRY_AFTER_S, ApiError
 from .auth import token_ok
 from .state import web_state
 
@@ -30,6 +31,8 @@ def acked(handler):
             return {"error": {"code": code, "message": str(exc)}}
         except TaskNotFound as exc:
             return {"error": {"code": "not_found", "message": str(exc)}}
+        except ApiError as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}
         except StorageFull as exc:
             return {"error": {"code": "storage_full", "message": str(exc),
                               "retry_after": exc.retry_after_s}}
@@ -108,6 +111,15 @@ def subscribe(data):
     if not isinstance(after, int) or after < 0:
         raise BadTaskInput("`after` must be an integer >= 0")
     return {"task_id": task_id, "replayed": stream_to_me(task_id, after)}
+
+
+@socketio.on("task:approve")
+@acked
+def approve(data):
+    """{task_id, call_id, approved, note?}: the user's answer to approval_required."""
+    answer = {k: v for k, v in data.items() if k not in ("task_id", "call_id")}
+    approvals.answer(str(data.get("task_id", "")), data.get("call_id"), answer)
+    return {"ok": True}
 
 
 @socketio.on("task:cancel")

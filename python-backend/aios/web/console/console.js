@@ -14,6 +14,7 @@
     socket: null, taskId: null, lastSeq: 0, status: null,
     attachments: [], // {name, path}: path is null while the upload runs
     objectUrls: [], // blob: URLs of the current task's artifacts, revoked with it
+    approvals: new Map(), // call_id -> the Allow/Deny buttons of a request not yet resolved
   };
 
   // --- small helpers -----------------------------------------------------------------
@@ -237,6 +238,7 @@
     $("output").replaceChildren();
     $("artifacts").replaceChildren();
     $("events").replaceChildren();
+    state.approvals.clear();
     for (const url of state.objectUrls.splice(0)) URL.revokeObjectURL(url);
   }
 
@@ -406,6 +408,58 @@
     }
   }
 
+  // --- approvals: the agent waits for the user's Allow or Deny ---------------------------
+
+  function showApproval(data) {
+    const callId = String(data.call_id);
+    const item = el("li", "approval");
+    item.dataset.callId = callId;
+    item.append(el("span", "type", "approval"), document.createTextNode(
+      `${data.key || data.tool} wants to run: ${data.reason} ` +
+      `(no answer within ${data.timeout_s} s: denied)`));
+    const box = el("details");
+    box.open = true;
+    box.append(el("summary", "", "arguments"),
+      el("pre", "", clip(JSON.stringify(data.arguments ?? {}, null, 2))));
+    const buttons = el("span", "approval-buttons");
+    const allow = el("button", "allow", "Allow");
+    const deny = el("button", "deny", "Deny");
+    for (const [button, approved] of [[allow, true], [deny, false]]) {
+      button.type = "button";
+      button.addEventListener("click", () => answerApproval(callId, approved, buttons));
+      buttons.append(button);
+    }
+    item.append(box, buttons);
+    $("events").append(item);
+    state.approvals.set(callId, buttons);
+  }
+
+  function answerApproval(callId, approved, buttons) {
+    const taskId = state.taskId;
+    const controls = buttons.querySelectorAll("button");
+    for (const button of controls) button.disabled = true;
+    state.socket.timeout(15000).emit("task:approve",
+      { task_id: taskId, call_id: callId, approved }, (timeout, ack) => {
+        if (timeout) {
+          for (const button of controls) button.disabled = false;
+          return showError("The server did not answer in time; try again.");
+        }
+        if (ack.error) showError(`Answer refused: ${ack.error.message}`);
+      });
+  }
+
+  function resolveApproval(data) {
+    const callId = String(data.call_id);
+    const verdict = data.approved ? "allowed" : "denied";
+    const how = { user: "by the user", timeout: "no answer in time", cancel: "task cancelled",
+      policy: "by the policy" }[data.by] || String(data.by);
+    const buttons = state.approvals.get(callId);
+    if (buttons) buttons.replaceChildren(el("span", `verdict ${verdict}`, `${verdict}`));
+    state.approvals.delete(callId);
+    addEntry("approval_resolved", `${callId}: ${verdict} (${how})` +
+      (data.note ? ` — ${data.note}` : ""), data.approved ? "" : "is-error");
+  }
+
   function summarizeResult(data) {
     if (typeof data.exit_code === "number") {
       return `exit_code=${data.exit_code} end_reason=${data.end_reason} ` +
@@ -431,6 +485,8 @@
     tool_result: (data) => addEntry("tool_result", `${data.name} (${data.id})`,
       data.is_error ? "is-error" : "", String(data.output ?? "")),
     artifact: showArtifact,
+    approval_required: showApproval,
+    approval_resolved: resolveApproval,
   };
 
   function render(type, data) {
