@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make compose-smoke`: `docker-compose up -d --build` on the local Debian base (compose builds
-# every image, the sandbox image too, into a tag of the smoke's own), under a unique project
-# name on free ports; wait until every service is healthy, run a `code` task end to end over
-# Socket.IO, check Flower's auth, Redis's password and volume name, /app/tmp, a second `up -d`
+# every image, the sandbox and browser images too, into tags of the smoke's own), under a
+# unique project name on free ports; wait until every service is healthy, run a `code` task
+# end to end over Socket.IO, open a browser sandbox through the manager, check Flower's auth, Redis's password and volume name, /app/tmp, a second `up -d`
 # without --build, then take everything down (also on failure or Ctrl-C) and check no
 # container, volume or network is left. Prints how long each step took.
 set -euo pipefail
@@ -19,9 +19,10 @@ step() { echo "== $1 ($((SECONDS - step_t)) s)"; step_t=$SECONDS; }
 
 command -v docker-compose >/dev/null 2>&1 || scripts/ensure-packages.sh docker-compose
 scripts/make-wheelhouse.sh
-# The local base; also the developer's aios-sandbox, whose layers compose's build reuses.
+# The local base; also the developer's aios-sandbox and aios-browser, whose layers compose's
+# builds reuse (the browser's apt layer, Chromium, is the slow one: minutes, once).
 LOCAL_BASE=$LOCAL_BASE scripts/build-images.sh
-step "wheelhouse, base and sandbox images ready"
+step "wheelhouse, base, sandbox and browser images ready"
 
 project=aios-smoke-$$
 work=$(mktemp -d /var/tmp/aios-smoke.XXXXXX)
@@ -73,7 +74,8 @@ export PYTHON_BASE_IMAGE=$LOCAL_BASE REDIS_BASE_IMAGE=$LOCAL_BASE \
   AIOS_TMP_DIR=$work/tmp AIOS_HOST_DOWNLOADS=$work/downloads AIOS_HOST_DOCUMENTS=$work/documents \
   AIOS_WEB_PORT=$(free_port) AIOS_FLOWER_PORT=$(free_port) AIOS_SANDBOX_MANAGER_PORT=$(free_port) \
   AIOS_HEALTHCHECK_INTERVAL=2s \
-  SANDBOX_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-sandbox SANDBOX_BASE_IMAGE=$LOCAL_BASE
+  SANDBOX_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-sandbox SANDBOX_BASE_IMAGE=$LOCAL_BASE \
+  BROWSER_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-browser BROWSER_BASE_IMAGE=$LOCAL_BASE
 # The web's descriptor limit may not exceed the engine's (20000 on this machine).
 AIOS_WEB_NOFILE=$(docker run --rm --entrypoint sh "$LOCAL_BASE" -c 'ulimit -Hn')
 [ "$AIOS_WEB_NOFILE" = unlimited ] || [ "$AIOS_WEB_NOFILE" -ge 65536 ] && AIOS_WEB_NOFILE=65536
@@ -84,13 +86,16 @@ vol=$(env -u AIOS_REDIS_VOLUME docker-compose -p "$project" -f docker-compose.ym
   --env-file "$AIOS_ENV_FILE" config | sed -n '/^volumes:/,$s/^ *name: *//p')
 [ "$vol" = aios_redis_data ] || { echo "redis volume by default: '$vol', not aios_redis_data"; exit 1; }
 
-# compose builds the sandbox image itself (the build-only service sandbox-image): its tag is
-# removed first (the layers stay cached), and sandbox-manager must start on what compose made.
-docker image rm --no-prune "$SANDBOX_IMAGE" >/dev/null 2>&1 || true
-! docker image inspect "$SANDBOX_IMAGE" >/dev/null 2>&1 || { echo "$SANDBOX_IMAGE still there"; exit 1; }
+# compose builds the sandbox and browser images itself (the build-only services sandbox-image
+# and browser-image): their tags are removed first (the layers stay cached), and
+# sandbox-manager must start on what compose made.
+for image in "$SANDBOX_IMAGE" "$BROWSER_IMAGE"; do
+  docker image rm --no-prune "$image" >/dev/null 2>&1 || true
+  ! docker image inspect "$image" >/dev/null 2>&1 || { echo "$image still there"; exit 1; }
+done
 echo "smoke" > "$work/tmp/smoke-marker"   # listed below through the guide's /app/tmp
 
-# The guide's command; up waits for sandbox-image's exit and the healthy dependencies itself;
+# The guide's command; up waits for the one-shots' exit and the healthy dependencies itself;
 # web and flower are awaited below.
 up_started=1
 timeout $((BUILD_TIMEOUT_S + TIMEOUT_S)) docker-compose -p "$project" -f docker-compose.yml \
@@ -113,21 +118,26 @@ wait_healthy() {
     fi
     sleep 1
   done
-  # The build-only service: one container, exited 0 (what `docker-compose ps` shows: Exit 0).
-  oneshot=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $(compose ps -q sandbox-image))
-  [ "$oneshot" = "exited 0" ] || { echo "sandbox-image's container: $oneshot"; exit 1; }
+  # The build-only services: one container each, exited 0 (`docker-compose ps`: Exit 0).
+  local service oneshot
+  for service in sandbox-image browser-image; do
+    oneshot=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $(compose ps -q "$service"))
+    [ "$oneshot" = "exited 0" ] || { echo "$service's container: $oneshot"; exit 1; }
+  done
 }
 wait_healthy
-echo "docker-compose ps: $(compose ps sandbox-image | tail -1 | tr -s ' ')"
-step "5 services healthy, sandbox-image exited 0"
+compose ps sandbox-image browser-image | tail -2 | tr -s ' ' | sed 's/^/docker-compose ps: /'
+step "5 services healthy, sandbox-image and browser-image exited 0"
 
-# The manager runs on the image compose just built.
+# The manager runs on the images compose just built.
 built=$(docker image inspect -f '{{.Created}}' "$SANDBOX_IMAGE")
-"$PY" - "$AIOS_SANDBOX_MANAGER_PORT" "$SANDBOX_IMAGE" <<'PYTHON'
+"$PY" - "$AIOS_SANDBOX_MANAGER_PORT" "$SANDBOX_IMAGE" "$BROWSER_IMAGE" <<'PYTHON'
 import json, sys, urllib.request
-port, image = sys.argv[1:3]
+port, image, browser_image = sys.argv[1:4]
 health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10))
 assert health["checks"]["image"] == {"ok": True, "name": image}, health
+assert health["browser_image"] == {"ok": True, "name": browser_image}, health
+assert health["features"]["browsers"] is True, health
 PYTHON
 pooled=$(docker ps --filter "label=aios.manager=$project" --format '{{.Image}}' | sort -u)
 [ -z "$pooled" ] || [ "$pooled" = "$SANDBOX_IMAGE" ] || { echo "sandboxes run on: $pooled"; exit 1; }
@@ -145,6 +155,55 @@ listing=$(compose exec -T -u aios web ls -la /app/tmp 2>&1) || true
 grep -q ' smoke-marker$' <<<"$listing" || { echo "web's /app/tmp:"; echo "$listing"; exit 1; }
 echo "web: ls -la /app/tmp lists the shared scratch space ($(wc -l <<<"$listing") lines)"
 step "manager on the compose-built sandbox image; redis volume; /app/tmp"
+
+# A browser sandbox through the composed manager, on the browser image compose built:
+# Chromium's own sandbox on (the manager image carries docker/seccomp-browser.json), a page
+# action answered, and nothing of it left once deleted.
+manager_token=$(grep '^SANDBOX_MANAGER_TOKEN=' "$work/env" | cut -d= -f2-)
+"$PY" - "$AIOS_SANDBOX_MANAGER_PORT" "$manager_token" "$BROWSER_IMAGE" <<'PYTHON'
+import json, subprocess, sys, time, urllib.error, urllib.request
+port, token, browser_image = sys.argv[1:4]
+base = f"http://127.0.0.1:{port}/v1/browsers"
+
+def call(method, url, body=None, timeout=90):
+    request = urllib.request.Request(url, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()[:500]
+
+def docker_ls(*args):
+    return subprocess.run(["docker", *args], check=True, capture_output=True,
+                          text=True).stdout.split()
+
+started = time.monotonic()
+status, browser = call("POST", base, {"owner": "compose-smoke", "ttl_s": 300})
+start_s = time.monotonic() - started
+assert status == 201, (status, browser)
+bid = browser["id"]
+try:
+    assert browser["kind"] == "browser" and browser["browser"]["chromium_sandbox"] is True, browser
+    images = set(docker_ls("ps", "--filter", f"label=aios.id={bid}", "--format", "{{.Image}}"))
+    assert browser_image in images, (browser_image, images)
+    status, answer = call("POST", f"{base}/{bid}/actions", {"action": "snapshot"})
+    assert status == 200 and answer["ok"] is True, (status, answer)
+    assert {"url", "title", "snapshot", "tabs"} <= answer["result"].keys(), answer
+finally:
+    status, _ = call("DELETE", f"{base}/{bid}")
+assert status == 204, status
+left = (docker_ls("ps", "-aq", "--filter", f"label=aios.id={bid}")
+        + docker_ls("network", "ls", "-q", "--filter", f"label=aios.id={bid}"))
+assert not left, f"left of browser {bid}: {left}"
+assert call("GET", f"{base}/{bid}")[0] == 404
+print(f"browser {bid}: 201 in {start_s:.1f} s on {browser_image} (Chromium "
+      f"{browser['browser']['version']}, chromium_sandbox true), snapshot of "
+      f"{answer['result']['url']!r} ok, DELETE 204, no container or network left")
+PYTHON
+step "a browser sandbox through the composed manager: created, snapshot, deleted"
 
 token=$(grep '^AIOS_API_TOKEN=' "$work/env" | cut -d= -f2-)
 flower_auth=$(grep '^FLOWER_BASIC_AUTH=' "$work/env" | cut -d= -f2-)
@@ -195,6 +254,10 @@ assert (without, with_auth, empty_pair) == (401, 200, 401), (without, with_auth,
 print(f"flower: {without} without auth, {empty_pair} to an empty pair, {with_auth} with "
       "FLOWER_BASIC_AUTH")
 PYTHON
+# What the services use now, a code task done (the worker holds no browser: docs/deployment.md).
+# shellcheck disable=SC2046
+docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(compose ps -q "${SERVICES[@]}") \
+  | sed "s/^${project}_/memory: /"
 step "code task over Socket.IO and Flower's auth checked"
 
 # Redis asks every client for REDIS_PASSWORD: one on the compose network without it is refused.

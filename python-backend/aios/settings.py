@@ -18,11 +18,20 @@ ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
                     "http://127.0.0.1:3000"]
 
 
-# Settings of the design guide this project takes with one value only (GUIDE_ACCEPTS, unset
-# or empty too), and what it says of any other, with what to do instead
-GUIDE_ACCEPTS = {"debug": (False,), "gunicorn_workers": (None, 1),
-                 "redis_maxmemory_policy": (None, "", "noeviction")}
-GUIDE_REFUSALS = {
+# Settings this project takes with one value only (ACCEPTS, unset or empty too), and what it
+# says of any other, with what to do instead: the design guide's, and retired ones (set in an
+# older .env, they would otherwise be silently ignored)
+ACCEPTS = {"debug": (False,), "gunicorn_workers": (None, 1),
+           "redis_maxmemory_policy": (None, "", "noeviction"),
+           "chromium_path": (None, ""), "browse_max_page_bytes": (None, "")}
+NO_BROWSER_HERE = ("the agent's browser no longer runs in the worker: it runs in browser "
+                   "sandboxes of the sandbox manager")
+REFUSALS = {
+    "chromium_path": f"AIOS_CHROMIUM_PATH is no longer used: {NO_BROWSER_HERE} (their image is "
+                     "SANDBOX_BROWSER_IMAGE, built by `make images`). Remove it",
+    "browse_max_page_bytes": f"AIOS_BROWSE_MAX_PAGE_BYTES is no longer used: {NO_BROWSER_HERE}, "
+                             "whose traffic is capped by the manager's SANDBOX_BROWSER_MAX_BYTES. "
+                             "Remove it",
     "debug": "DEBUG=true is not supported: Flask's debug mode (the Werkzeug debugger runs "
              "any code for whoever reaches the port) is never turned on. For verbose logs set "
              "LOG_LEVEL=DEBUG; unset DEBUG or set it to false",
@@ -55,7 +64,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_CORS_ORIGINS",
         default_factory=lambda: list(ELECTRON_ORIGINS))
-    # The design guide's DEBUG: false (or unset) only, GUIDE_REFUSALS above
+    # The design guide's DEBUG: false (or unset) only, REFUSALS above
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     # clients one web process holds at once (gunicorn's worker_connections, see gunicorn.conf.py)
@@ -69,10 +78,10 @@ class Settings(BaseSettings):
     # gunicorn's worker timeout: an eventlet worker silent this long is restarted (it limits
     # no request: tasks run in the worker, under AIOS_TASK_TIME_LIMIT_S)
     gunicorn_timeout: int = Field(default=30, gt=0)
-    # The design guide's; refused unless 1 (GUIDE_REFUSALS above)
+    # The design guide's; refused unless 1 (REFUSALS above)
     gunicorn_workers: Optional[int] = None
     # The maxmemory of the redis make run starts (compose: AIOS_REDIS_MAXMEMORY); its policy
-    # may only be noeviction (GUIDE_REFUSALS above)
+    # may only be noeviction (REFUSALS above)
     redis_maxmemory: Optional[str] = None
     redis_maxmemory_policy: Optional[str] = None
     # a WebSocket that has not connected with a valid token by then is closed
@@ -163,10 +172,12 @@ class Settings(BaseSettings):
                                         default=1800.0, gt=0)
     tool_result_max_chars: int = Field(validation_alias="AIOS_TOOL_RESULT_MAX_CHARS",
                                        default=20_000, gt=0)
-    chromium_path: str = Field(validation_alias="AIOS_CHROMIUM_PATH", default="/usr/bin/chromium")
+    # each browser action's own time limit (browse, browser_*)
     browse_timeout_s: float = Field(validation_alias="AIOS_BROWSE_TIMEOUT_S", default=20.0, gt=0)
-    browse_max_page_bytes: int = Field(validation_alias="AIOS_BROWSE_MAX_PAGE_BYTES",
-                                       default=5 << 20, gt=0)
+    # retired: refused when set (REFUSALS above)
+    chromium_path: Optional[str] = Field(validation_alias="AIOS_CHROMIUM_PATH", default=None)
+    browse_max_page_bytes: Optional[str] = Field(validation_alias="AIOS_BROWSE_MAX_PAGE_BYTES",
+                                                 default=None)
     # host or host:port entries the browser may reach although they are loopback/private
     browse_allowlist: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_BROWSE_ALLOWLIST", default_factory=list)
@@ -185,12 +196,12 @@ class Settings(BaseSettings):
     def _policy_rules(cls, value):
         return parse_rules(value) if isinstance(value, str) else check_rules(value)
 
-    @field_validator(*GUIDE_REFUSALS)
+    @field_validator(*REFUSALS)
     @classmethod
     def _refused_guide_settings(cls, value, info: ValidationInfo):
         given = value.strip().lower() if isinstance(value, str) else value
-        if given not in GUIDE_ACCEPTS[info.field_name]:
-            raise PydanticCustomError("guide_setting", GUIDE_REFUSALS[info.field_name],
+        if given not in ACCEPTS[info.field_name]:
+            raise PydanticCustomError("refused_setting", REFUSALS[info.field_name],
                                       {"value": value})
         return value
 

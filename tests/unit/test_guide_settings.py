@@ -40,6 +40,10 @@ def clean_env(monkeypatch, tmp_path):
     ({"PORT": "9000", "AIOS_WEB_PORT": "9001"}, "PORT", "set one of them"),
     ({"PORT": "0"}, "PORT", "greater than or equal to 1"),
     ({"GUNICORN_TIMEOUT": "0"}, "GUNICORN_TIMEOUT", "greater than 0"),
+    # retired with the browser's move into browser sandboxes: never silently ignored
+    ({"AIOS_CHROMIUM_PATH": "/usr/bin/chromium"}, "AIOS_CHROMIUM_PATH", "SANDBOX_BROWSER_IMAGE"),
+    ({"AIOS_BROWSE_MAX_PAGE_BYTES": "100"}, "AIOS_BROWSE_MAX_PAGE_BYTES",
+     "SANDBOX_BROWSER_MAX_BYTES"),
 ])
 def test_a_refused_guide_setting_stops_the_start_saying_what_to_use(monkeypatch, env, named,
                                                                     instead):
