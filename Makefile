@@ -33,7 +33,7 @@ unit: install  ## the unit tests alone: no services needed
 bench: install  ## benchmarks, each against a baseline measured in the same run
 	scripts/with-services.sh bash -c 'scripts/build-images.sh && $(PY) bench/sandbox_latency.py && $(PY) bench/interpreter.py && $(PY) bench/pipeline.py && $(PY) bench/chat_stream.py && $(PY) bench/agent.py && $(PY) bench/analysis.py && $(PY) bench/browser.py'
 
-images: install  ## build the sandbox image (and its local Debian base once)
+images: install  ## build the sandbox and browser images (and their local Debian base once)
 	scripts/with-services.sh scripts/build-images.sh
 
 compose-smoke: install  ## build the compose stack on local bases, run a task through it, take it down

@@ -148,8 +148,10 @@ mounts=$(docker inspect -f '{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}'
 # docker run --rm -v aios_redis_data:/data -v $(pwd):/backup ubuntu tar czf /backup/redis-backup.tar.gz /data
 docker run --rm -v "$AIOS_REDIS_VOLUME":/data -v "$work":/backup "$LOCAL_BASE" \
   tar czf /backup/redis-backup.tar.gz /data 2>/dev/null   # (tar: "Removing leading /")
-tar tzf "$work/redis-backup.tar.gz" | grep -q '^data/appendonlydir/' \
-  || { echo "the guide's backup holds no AOF:"; tar tzf "$work/redis-backup.tar.gz"; exit 1; }
+# Not `| grep -q`: it exits at the first match, tar then dies of SIGPIPE and pipefail fails it.
+backup_list=$(tar tzf "$work/redis-backup.tar.gz")
+grep -q '^data/appendonlydir/' <<<"$backup_list" \
+  || { echo "the guide's backup holds no AOF:"; echo "$backup_list"; exit 1; }
 echo "redis: volume $AIOS_REDIS_VOLUME at /data (by default: $vol); the guide's tar backup holds its AOF"
 listing=$(compose exec -T -u aios web ls -la /app/tmp 2>&1) || true
 grep -q ' smoke-marker$' <<<"$listing" || { echo "web's /app/tmp:"; echo "$listing"; exit 1; }
