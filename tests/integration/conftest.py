@@ -1,11 +1,15 @@
 """Fixtures: real sandbox managers (uvicorn subprocesses) on a real dockerd and image."""
 
+from types import SimpleNamespace
+
 import docker
 import httpx
 import pytest
 
-from .stack import (RedisServer, TaskListener, backend_env, rest_client, start_web,
-                    start_worker)
+from ..fakes.llm_server import FakeLLM
+from .browser_site import Site, gateway_address
+from .stack import (APPROVAL_TIMEOUT_S, CANARY, RedisServer, TaskListener, agent_env,
+                    backend_env, rest_client, start_web, start_worker)
 from .support import Manager, start_manager
 
 @pytest.fixture(scope="session")
@@ -127,3 +131,50 @@ def own_stack(manager, request):
     for service in reversed(started):
         service.stop()
     server.kill()
+
+
+# --- the agent with its browser and the user's say: one stack for their tests ------------
+
+@pytest.fixture(scope="session")
+def site(docker_client):
+    """A website on this machine's Docker bridge address (browser_site.py), the only kind of
+    address a browser sandbox (or an egress sandbox) can reach here."""
+    site = Site(gateway_address(docker_client)).start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="session")
+def agent_manager(docker_client, site):
+    """Its proxies may reach the site (one of this machine's addresses: refused unless
+    allowed) and nothing else of this machine; code sandboxes may ask for the network."""
+    manager = start_manager(docker_client, allow_egress=1, egress_allow=site.host,
+                            egress_ports=f"80,443,{site.server.server_port}")
+    yield manager
+    manager.stop()
+    assert manager.containers() == [], "the agent stack's manager left containers behind"
+
+
+@pytest.fixture(scope="session")
+def agent_fake():
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def agent_stack(agent_manager, agent_fake, site, tmp_path_factory):
+    """Redis, a worker and a web with the scripted fake model, the site allowlisted, a user
+    folder holding a canary file, and a short approval timeout."""
+    redis = RedisServer().start()
+    files = tmp_path_factory.mktemp("user-files")
+    (files / "secret.txt").write_text(CANARY)
+    env = agent_env(redis.url, agent_manager, agent_fake, AIOS_BROWSE_ALLOWLIST=site.address,
+                    AIOS_FILE_ROOTS=str(files), AIOS_UPLOAD_DIR=str(files / "uploads"),
+                    AIOS_APPROVAL_TIMEOUT_S=str(APPROVAL_TIMEOUT_S))
+    worker = start_worker(env, "w-agent-browser")
+    web = start_web(env, "web-agent-browser")
+    yield SimpleNamespace(web=web, worker=worker, files=files)
+    web.stop()
+    worker.stop()
+    redis.kill()

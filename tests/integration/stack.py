@@ -72,6 +72,20 @@ def backend_env(redis_url: str, manager, **extra) -> dict:
     return env
 
 
+APPROVAL_TIMEOUT_S = 6  # AIOS_APPROVAL_TIMEOUT_S of the agent stack (conftest.agent_stack)
+CANARY = "canary-5d1e9b"  # the user's secret, in the agent stack's user folder
+
+
+def agent_env(redis_url, manager, fake, **extra):
+    """backend_env with every provider pointed at the fake LLM server (each wire format)."""
+    return backend_env(redis_url, manager, OPENAI_API_KEY="sk-fake-agent-key",
+                       OPENAI_BASE_URL=fake.base_url, ANTHROPIC_API_KEY="sk-fake-agent-key",
+                       ANTHROPIC_BASE_URL=fake.groq_base_url, GROQ_API_KEY="sk-fake-agent-key",
+                       GROQ_BASE_URL=fake.groq_base_url, MISTRAL_API_KEY="sk-fake-agent-key",
+                       MISTRAL_BASE_URL=fake.mistral_base_url, AIOS_LLM_MAX_RETRIES="0",
+                       **extra)
+
+
 @dataclass
 class Service:
     proc: subprocess.Popen

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ..fakes.llm_server import FakeLLM
-from .stack import (RedisServer, TaskListener, backend_env, rest_client, start_web,
+from .stack import (RedisServer, TaskListener, agent_env, rest_client, start_web,
                     start_worker)
 
 SCRIPTS = {
@@ -40,15 +40,6 @@ def fake():
     server = FakeLLM(SCRIPTS).start()
     yield server
     server.stop()
-
-
-def agent_env(redis_url, manager, fake, **extra):
-    return backend_env(redis_url, manager, OPENAI_API_KEY="sk-fake-agent-key",
-                       OPENAI_BASE_URL=fake.base_url, ANTHROPIC_API_KEY="sk-fake-agent-key",
-                       ANTHROPIC_BASE_URL=fake.groq_base_url, GROQ_API_KEY="sk-fake-agent-key",
-                       GROQ_BASE_URL=fake.groq_base_url, MISTRAL_API_KEY="sk-fake-agent-key",
-                       MISTRAL_BASE_URL=fake.mistral_base_url, AIOS_LLM_MAX_RETRIES="0",
-                       **extra)
 
 
 @pytest.fixture(scope="module")

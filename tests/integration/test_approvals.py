@@ -13,68 +13,33 @@ import time
 
 import pytest
 
-from ..fakes.llm_server import FakeLLM
-from .browser_site import Site, gateway_address
-from .stack import API_TOKEN, RedisServer, TaskListener, rest_client, start_web, start_worker
-from .support import start_manager
-from .test_agent import agent_env, of_type, result_of
+from .stack import API_TOKEN, APPROVAL_TIMEOUT_S as TIMEOUT_S, CANARY, TaskListener, rest_client
+from .test_agent import of_type, result_of
 from .test_cli import cli_env
 
-TIMEOUT_S = 6  # AIOS_APPROVAL_TIMEOUT_S of this stack
-CANARY = "canary-5d1e9b"
 ONLINE = {"language": "python", "code": "print('online')", "network": True}
 
 
-@pytest.fixture(scope="module")
-def site(docker_client):
-    """A listener on this machine's Docker bridge address that records every request."""
-    site = Site(gateway_address(docker_client)).start()
-    yield site
-    site.stop()
+@pytest.fixture
+def fake(agent_fake):
+    return agent_fake
 
 
-@pytest.fixture(scope="module")
-def egress_manager(docker_client, site):
-    manager = start_manager(docker_client, allow_egress=1, egress_allow=site.host,
-                            egress_ports=f"80,443,{site.server.server_port}")
-    yield manager
-    manager.stop()
-    assert manager.containers() == [], "the manager left containers behind"
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeLLM().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(egress_manager, fake, site, tmp_path_factory):
-    redis = RedisServer().start()
-    files = tmp_path_factory.mktemp("user-files")
-    (files / "secret.txt").write_text(CANARY)
-    env = agent_env(redis.url, egress_manager, fake, AIOS_BROWSE_ALLOWLIST=site.address,
-                    AIOS_FILE_ROOTS=str(files), AIOS_UPLOAD_DIR=str(files / "uploads"),
-                    AIOS_APPROVAL_TIMEOUT_S=str(TIMEOUT_S))
-    worker = start_worker(env, "w-approvals")
-    web = start_web(env, "web-approvals")
-    yield web, files
-    web.stop()
-    worker.stop()
-    redis.kill()
+@pytest.fixture
+def stack(agent_stack):
+    return agent_stack
 
 
 @pytest.fixture
 def client(stack):
-    listener = TaskListener(stack[0].url).connect()
+    listener = TaskListener(stack.web.url).connect()
     yield listener
     listener.close()
 
 
 @pytest.fixture
 def rest(stack):
-    with rest_client(stack[0]) as client:
+    with rest_client(stack.web) as client:
         yield client
 
 
@@ -257,7 +222,7 @@ def cli(stack, fake, *args, stdin=None):
     task = json.dumps({"goal": "go", "model": f"script:{name}", "provider": "openai",
                        "tools": ["run_code"]})
     return subprocess.run([sys.executable, "-m", "aios", "submit", "agent", "--input", task,
-                           *args], env=cli_env(stack[0], API_TOKEN),
+                           *args], env=cli_env(stack.web, API_TOKEN),
                           cwd=tempfile.mkdtemp(prefix="aios-cli-"), stdin=stdin,
                           input=None if stdin else "", capture_output=True, text=True,
                           timeout=90)
@@ -306,7 +271,7 @@ def test_the_console_shows_the_request_with_allow_and_deny(console_browser, stac
     from playwright.sync_api import expect
 
     from .test_console import connect, console_page
-    with console_page(console_browser, stack[0].url) as page:
+    with console_page(console_browser, stack.web.url) as page:
         connect(page)
         page.check("#raw-mode")
         page.select_option("#kind", "agent")

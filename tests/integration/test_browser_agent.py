@@ -10,57 +10,29 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ..fakes.llm_server import FakeLLM
-from .browser_site import REPORT, Site, gateway_address
-from .stack import RedisServer, TaskListener, rest_client, start_web, start_worker
-from .support import start_manager
-from .test_agent import agent_env, of_type, result_of
+from .browser_site import REPORT
+from .stack import CANARY, TaskListener, rest_client
+from .test_agent import of_type, result_of
 
 
-@pytest.fixture(scope="module")
-def site(docker_client):
-    site = Site(gateway_address(docker_client)).start()
-    yield site
-    site.stop()
+@pytest.fixture
+def fake(agent_fake):
+    return agent_fake
 
 
-@pytest.fixture(scope="module")
-def browser_manager(docker_client, site):
-    """Its proxies may reach the site (one of this machine's addresses: refused unless
-    allowed) and nothing else of this machine."""
-    manager = start_manager(docker_client, egress_allow=site.host,
-                            egress_ports=f"80,443,{site.server.server_port}")
-    yield manager
-    manager.stop()
-    assert manager.containers() == [], "the browser manager left containers behind"
+@pytest.fixture
+def stack(agent_stack):
+    return agent_stack
 
 
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeLLM().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(browser_manager, fake, site, tmp_path_factory):
-    redis = RedisServer().start()
-    files = tmp_path_factory.mktemp("user-files")
-    (files / "canary.txt").write_text("canary-7f3a")
-    env = agent_env(redis.url, browser_manager, fake, AIOS_BROWSE_ALLOWLIST=site.address,
-                    AIOS_FILE_ROOTS=str(files), AIOS_UPLOAD_DIR=str(files / "uploads"),
-                    AIOS_APPROVAL_TIMEOUT_S="20")
-    worker = start_worker(env, "w-browser")
-    web = start_web(env, "web-browser")
-    yield web, worker, files
-    web.stop()
-    worker.stop()
-    redis.kill()
+@pytest.fixture
+def browser_manager(agent_manager):
+    return agent_manager
 
 
 @pytest.fixture
 def client(stack):
-    listener = TaskListener(stack[0].url).connect()
+    listener = TaskListener(stack.web.url).connect()
     yield listener
     listener.close()
 
@@ -101,7 +73,7 @@ def run(listener, stack, script, approve=lambda data: True, timeout=90, **task_i
         goal="go", model=f"script:{script}", provider="openai", **task_input)})
     assert "error" not in ack, ack
     task_id, answered = ack["task_id"], set()
-    with rest_client(stack[0]) as rest:
+    with rest_client(stack.web) as rest:
         def answer(listener):
             for event in listener.of(task_id):
                 data = event["data"]
@@ -188,7 +160,7 @@ def test_a_download_becomes_an_artifact_and_a_screenshot_reaches_the_model(clien
     task_id, events = run(client, stack, "download")
     artifacts = of_type(events, "artifact")
     assert [a["name"] for a in artifacts] == ["report.csv", "screenshot.png"], outputs(events)[2]
-    with rest_client(stack[0]) as rest:
+    with rest_client(stack.web) as rest:
         assert rest.get(artifacts[0]["url"]).content == REPORT
         assert rest.get(artifacts[1]["url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
     assert [a["name"] for a in result_of(events)["artifacts"]] == ["report.csv",
@@ -241,16 +213,16 @@ def test_a_session_keeps_its_page_and_the_browser_is_isolated_from_the_worker(
     """Chromium runs in the browser sandbox: not under the worker, with none of its
     variables, no user folder reachable through file://; the conversation's page stays
     between its runs and goes with the session."""
-    web, worker, files = stack
+    web, worker, files = stack.web, stack.worker, stack.files
     fake.scripts["first"] = [
         {"tools": [("browser_navigate", {"url": site.url("/pick")}),
-                   ("browser_navigate", {"url": f"file://{files}/canary.txt"})]},
+                   ("browser_navigate", {"url": f"file://{files}/secret.txt"})]},
         {"text": "ok"}]
     session = "browser-session-1"
     _, events = run(client, stack, "first", session_id=session)
     results = outputs(events)
     assert [error for _, error, _ in results] == [False, True], results
-    assert "canary-7f3a" not in json.dumps(events)
+    assert CANARY not in json.dumps(events)
 
     browsers = browser_manager.containers(**{"aios.owner": f"session:{session}",
                                              "aios.kind": "browser"})
