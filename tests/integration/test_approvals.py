@@ -13,34 +13,12 @@ import time
 
 import pytest
 
-from .stack import API_TOKEN, APPROVAL_TIMEOUT_S as TIMEOUT_S, CANARY, TaskListener, rest_client
+from .stack import API_TOKEN, APPROVAL_TIMEOUT_S as TIMEOUT_S, CANARY
+from .agent_fixtures import client, fake, rest, stack  # noqa: F401 - fixtures
 from .test_agent import of_type, result_of
 from .test_cli import cli_env
 
 ONLINE = {"language": "python", "code": "print('online')", "network": True}
-
-
-@pytest.fixture
-def fake(agent_fake):
-    return agent_fake
-
-
-@pytest.fixture
-def stack(agent_stack):
-    return agent_stack
-
-
-@pytest.fixture
-def client(stack):
-    listener = TaskListener(stack.web.url).connect()
-    yield listener
-    listener.close()
-
-
-@pytest.fixture
-def rest(stack):
-    with rest_client(stack.web) as client:
-        yield client
 
 
 def submit(listener, fake, script: list, **task_input) -> str:

@@ -11,30 +11,14 @@ import psutil
 import pytest
 
 from .browser_site import REPORT
-from .stack import CANARY, TaskListener, rest_client
+from .stack import CANARY, rest_client
+from .agent_fixtures import client, fake, stack  # noqa: F401 - fixtures
 from .test_agent import of_type, result_of
-
-
-@pytest.fixture
-def fake(agent_fake):
-    return agent_fake
-
-
-@pytest.fixture
-def stack(agent_stack):
-    return agent_stack
 
 
 @pytest.fixture
 def browser_manager(agent_manager):
     return agent_manager
-
-
-@pytest.fixture
-def client(stack):
-    listener = TaskListener(stack.web.url).connect()
-    yield listener
-    listener.close()
 
 
 def snapshot_of(messages: list[dict]) -> str:
