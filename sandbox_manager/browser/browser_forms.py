@@ -5,22 +5,45 @@ from typing import Optional
 from browser_errors import ActionError
 
 # For a click, in one round trip: whether it opens a new tab (a link or form with a target
-# of its own) and what form it would submit (a submit button's formaction and formmethod
-# win over the form's own).
+# of its own) and what form it would submit (a submit button's formaction, formmethod and
+# formtarget win over the form's own). The control is the button or input the element is
+# in, or the one its label is for; `type` is the normalized one (a button of a type it does
+# not know submits, as the browser has it).
 CLICK_EFFECTS = """el => {
-  const control = el.closest('button, input');
+  const label = el.closest('label');
+  let control = el.closest('button, input') || (label && label.control);
+  if (control && !['BUTTON', 'INPUT'].includes(control.tagName)) control = null;
   const form = control && control.form;
-  const type = control ? (control.getAttribute('type') || '').toLowerCase() : '';
   const submits = !!form && (control.tagName === 'BUTTON'
-    ? (type === '' || type === 'submit') : (type === 'submit' || type === 'image'));
-  const owner = el.closest('a[href], area[href]') || (submits ? form : null);
-  const target = owner ? (owner.getAttribute('target') || '').toLowerCase() : '';
+    ? control.type === 'submit' : (control.type === 'submit' || control.type === 'image'));
+  const link = el.closest('a[href], area[href]');
+  const owner = link || (submits ? form : null);
+  const target = (owner === form && control.hasAttribute('formtarget')
+    ? control.getAttribute('formtarget') : owner ? owner.getAttribute('target') : '') || '';
   return {
-    opens_tab: !['', '_self', '_parent', '_top'].includes(target),
+    opens_tab: !['', '_self', '_parent', '_top'].includes(target.toLowerCase()),
     submit: !submits ? null : {
       action: control.hasAttribute('formaction') ? control.formAction : form.action,
       method: control.hasAttribute('formmethod') ? control.formMethod : form.method}};
 }"""
+
+# A click's fast path: chained after `aria-ref=eN`, this selector keeps the element only when
+# CLICK_EFFECTS could not find anything (no tab, no submission), so one count() in
+# Playwright's own world, no element handle, says "just click". It errs on the side of the
+# full check: any link or area with a target, any label, any button in a form (or with a
+# form attribute) but a plain or reset one, any submit or image input in a form. An element
+# it drops, or one that is gone, goes through CLICK_EFFECTS on its handle.
+_LOWER = "'ABCDEGIMNOPRSTU', 'abcdegimnoprstu'"
+PLAIN_CLICK = (
+    "xpath=self::*[not("
+    "ancestor-or-self::*[(local-name() = 'a' or local-name() = 'area') and @target]"
+    " or ancestor-or-self::*[local-name() = 'label']"
+    " or ancestor-or-self::*[@form or ancestor::*[local-name() = 'form']]["
+    f"(local-name() = 'button' and not(translate(@type, {_LOWER}) = 'button'"
+    f" or translate(@type, {_LOWER}) = 'reset'))"
+    f" or (local-name() = 'input' and (translate(@type, {_LOWER}) = 'submit'"
+    f" or translate(@type, {_LOWER}) = 'image'))]"
+    ")]")
 
 # For Enter (a key press or type's submit): a field of a form submits it implicitly.
 ENTER_SUBMITS = """el => {

@@ -50,6 +50,36 @@ PAGES = {
       </form></body></html>""",
     "/popup": "<html><head><title>Help</title></head><body><p>Help text</p></body></html>",
     "/busy": "<title>Busy</title><script>setTimeout(() => { while (true) {} }, 300)</script>",
+    # read: the main content when it has more than 200 characters, else the body
+    "/article": "<html><head><title>  An \n  article </title></head><body><nav>menu</nav>"
+                "<main><h1>Hello</h1><p>First   paragraph\n\n  with   spaces.</p><p>"
+                + "Words of the article. " * 20 + "</p></main></body></html>",
+    "/short": "<title>Short</title><nav>menu</nav><main><p>Too   short</p></main>",
+    # a page that sends itself to an allowed page of this site
+    "/hop": "<title>Hop</title><script>location.href = '/popup'</script>",
+    # what a click will do (guard_submit), and the fast path's plain elements
+    "/clicks": """<html><head><title>Clicks</title></head><body>
+      <p>Count: <span id="n">0</span></p>
+      <button onclick="n.textContent = +n.textContent + 1">Count</button>
+      <form id="f" action="/hello" method="post">
+        <label>Name <input name="name"></label>
+        <button type="button" onclick="n.textContent = +n.textContent + 1">Plain</button>
+        <button type="Bogus">Odd</button>
+        <label><input type="checkbox" name="keep"> Remember me</label>
+        <label for="go"><span>Send by label</span></label>
+      </form>
+      <button form="f">Outside</button>
+      <form action="/hello" method="post"><button id="go">Hidden go</button></form>
+      <form action="/popup"><button formtarget="_blank">In a new tab</button></form>
+      <iframe srcdoc="<button onclick='this.textContent = &quot;Pressed&quot;'>Inner</button>">
+      </iframe></body></html>""",
+}
+# Pages that send themselves to this host on a port the proxy does not allow, after loading.
+AWAY = {
+    "/away-script": "<title>Script</title><script>location.href = '{elsewhere}'</script>",
+    "/away-meta": "<title>Meta</title><meta http-equiv='refresh' content='0; url={elsewhere}'>",
+    "/away-onload": "<title>Onload</title>"
+                    "<script>onload = () => location.href = '{elsewhere}'</script>",
 }
 
 
@@ -68,10 +98,12 @@ class _Site(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = urlsplit(self.path).path
+        host = self.headers["Host"].rsplit(":", 1)[0]
         if path == "/away":  # a link to this host on a port the proxy does not allow
-            host = self.headers["Host"].rsplit(":", 1)[0]
             return self._send(f'<title>Away</title><a href="http://{host}:8888/">Elsewhere</a>'
                               .encode())
+        if path in AWAY:
+            return self._send(AWAY[path].format(elsewhere=f"http://{host}:8888/").encode())
         if path == "/file.csv":
             return self._send(DOWNLOAD, "text/csv",
                               [("Content-Disposition", 'attachment; filename="data.csv"')])
@@ -332,6 +364,18 @@ def test_download_and_its_size_cap(browser, site):
     assert none["t"] == "error" and none["code"] == "timeout"
 
 
+def test_read_gives_the_readable_text_of_the_main_content(browser, site):
+    """As the worker-side browse had it: the main element's text when it has more than 200
+    characters, else the body's; each line's whitespace collapsed, no empty lines."""
+    got = browser.ok("read", url=site + "/article")
+    assert got["title"] == "An article" and got["status"] == 200
+    assert got["text"].startswith("Hello\nFirst paragraph with spaces.\nWords of the")
+    assert "menu" not in got["text"] and "\n\n" not in got["text"]
+    assert browser.ok("read", url=site + "/short")["text"] == "menu\nToo short"
+    cut = browser.ok("read", url=site + "/article", max_chars=100)["text"]
+    assert cut == got["text"][:100] + f"\n[cut: the first 100 of {len(got['text'])} characters]"
+
+
 def test_read_uses_a_throwaway_context(browser, site):
     got = browser.ok("read", url=site + "/popup", screenshot=True)
     assert (got["status"], got["title"], got["text"]) == (200, "Help", "Help text")
@@ -361,6 +405,55 @@ def test_a_click_into_a_refused_destination_says_why(browser, site):
     link = refs_named(browser.ok("snapshot")["snapshot"], "link", "Elsewhere")
     refused = browser.error("click", ref=link)
     assert refused["code"] == "refused" and "port 8888 is not allowed" in refused["message"]
+
+
+@pytest.mark.parametrize("path", sorted(AWAY))
+def test_a_page_that_sends_itself_to_a_refused_address_is_refused(browser, site, path):
+    """A script or a meta refresh that moves the page while the action waits for it: the
+    proxy's refusal of that navigation is the answer, not the first page's text."""
+    for action in ("read", "navigate"):
+        refused = browser.error(action, url=site + path)
+        assert refused["code"] == "refused", (action, refused)
+        assert "port 8888 is not allowed" in refused["message"], (action, refused)
+
+
+def test_a_page_that_sends_itself_to_an_allowed_page_is_answered_from_there(browser, site):
+    assert browser.ok("navigate", url=site + "/hop") == {"url": site + "/popup", "title": "Help",
+                                                         "status": 200}
+    read = browser.ok("read", url=site + "/hop")
+    assert (read["url"], read["title"], read["text"]) == (site + "/popup", "Help", "Help text")
+
+
+def test_what_a_click_will_do_is_checked_on_the_element_itself(browser, site):
+    """guard_submit on every click, as the worker sends it: plain elements are clicked at
+    once (the fast path), anything that would submit a form asks first, whatever the way."""
+    browser.ok("navigate", url=site + "/clicks")
+    snap = browser.ok("snapshot")["snapshot"]
+    for name in ("Count", "Plain"):
+        assert browser.ok("click", ref=refs_named(snap, "button", name), guard_submit=True) == \
+            {"url": site + "/clicks", "title": "Clicks"}
+    assert '"Count: 2"' in browser.ok("snapshot")["snapshot"]
+    snap = browser.ok("snapshot")["snapshot"]
+    label = re.search(r"- generic \[ref=(\w+)\]: Send by label", snap).group(1)
+    for ref in (refs_named(snap, "button", "Odd"),  # a type it does not know: a submit button
+                refs_named(snap, "button", "Outside"),  # in the form by its form attribute
+                label,  # the label of a submit button
+                refs_named(snap, "button", "In a new tab")):
+        asked = browser.error("click", ref=ref, guard_submit=True)
+        assert asked["code"] == "needs_approval", (ref, asked)
+    assert f"POST {site}/hello" in asked["message"] or f"GET {site}/popup" in asked["message"]
+    browser.ok("click", ref=refs_named(snap, "checkbox", "Remember me"), guard_submit=True)
+    assert 'checkbox "Remember me" [checked]' in browser.ok("snapshot")["snapshot"]
+    inner = re.search(r'button "Inner" \[ref=(f\d+e\d+)\]', snap).group(1)
+    browser.ok("click", ref=inner, guard_submit=True)  # in a frame: the fast path too
+    assert 'button "Pressed"' in browser.ok("snapshot")["snapshot"]
+    # Its formtarget opens a tab, once the user has said yes (guard_submit false).
+    snap = browser.ok("snapshot")["snapshot"]
+    opened = browser.ok("click", ref=refs_named(snap, "button", "In a new tab"))
+    assert opened["new_tabs"] == [1], opened
+    tabs = browser.ok("tabs", action="list")["tabs"]
+    assert tabs[1]["url"].startswith(site + "/popup"), tabs
+    browser.ok("tabs", action="close", index=1)
 
 
 def test_bad_requests_are_answered_and_the_supervisor_keeps_serving(browser, site):

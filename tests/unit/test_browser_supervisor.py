@@ -1,6 +1,7 @@
 """The browser supervisor's pure parts (sandbox_manager/browser): argument checks, error
-mapping, refs and the snapshot's cut, the proxy's refusal reasons. No container, no
-Chromium: tests/integration/test_browser_image.py runs the real thing."""
+mapping, refs and the snapshot's cut, the proxy's refusal reasons, the read's text, and
+which calls an action makes (on fakes of Playwright's page). No container, no Chromium:
+tests/integration/test_browser_image.py runs the real thing."""
 
 import sys
 from pathlib import Path
@@ -16,11 +17,12 @@ for folder in ("sandbox_manager/browser", "sandbox_manager/runner"):
 
 import aios_browser  # noqa: E402
 import browser_args as check  # noqa: E402
+import browser_session  # noqa: E402
 from aios.net.guard import AddressGuard  # noqa: E402
 from aios.net.proxy import GuardProxy  # noqa: E402
 from aios.net.wire import REFUSED_HEADER, refusal  # noqa: E402
 from browser_errors import ActionError, first_line, from_playwright  # noqa: E402
-from browser_forms import approval_error, is_enter  # noqa: E402
+from browser_forms import PLAIN_CLICK, approval_error, is_enter  # noqa: E402
 from browser_launch import CHROMIUM_ARGS, LaunchFailed, sandbox_mode  # noqa: E402
 from browser_proxy import (BLACK_HOLE, ask_refusal, connect_target, launch_proxy,  # noqa: E402
                            parse_refusal, refusal_in_headers)
@@ -264,3 +266,222 @@ def test_perform_checks_the_request_and_maps_unexpected_errors():
     assert (caught.value.code, caught.value.message) == \
         ("failed", "the click failed: Locator.click: something odd")
     assert set(aios_browser.ACTIONS) == set(aios_browser.VERBS)
+
+
+# --- the read's text ----------------------------------------------------------------------
+
+def test_the_read_text_is_the_old_browse_tools():
+    """Each line's whitespace collapsed, empty lines dropped (the worker-side browse's
+    _readable before issue #18); its JS picks main/article/[role=main] past 200 characters."""
+    text = "  Hello \n\n\tFirst   paragraph\n  with   spaces. \n \n"
+    assert browser_session.readable(text) == "Hello\nFirst paragraph\nwith spaces."
+    assert browser_session.readable(" \n\t\n") == ""
+    assert "main, article, [role=main]" in browser_session.READABLE_JS
+    assert "innerText.trim().length > 200" in browser_session.READABLE_JS
+    assert browser_session.read_cut("short", 100) == "short"
+    assert browser_session.read_cut("x" * 150, 100) == \
+        "x" * 100 + "\n[cut: the first 100 of 150 characters]"
+
+
+class FakeResponse:
+    def __init__(self, headers):
+        self.headers = headers
+
+
+@pytest.mark.parametrize("found, headers, delay", [
+    ({"refresh": 0}, {}, 0.0), ({"refresh": 2.5}, {}, 2.5), ({"refresh": None}, {}, None),
+    (None, {"refresh": "0; url=http://x/"}, 0.0), (None, {"refresh": "soon"}, None),
+    ({"refresh": None}, {"refresh": " 1 "}, 1.0), (None, {"refresh": "-1"}, None),
+    (None, {"refresh": "nan"}, None)])
+def test_a_refresh_is_read_off_the_meta_tag_or_the_header(found, headers, delay):
+    assert browser_session._refresh_s(FakeResponse(headers), found) == delay
+    assert browser_session._refresh_s(None, None) is None
+
+
+# --- navigations the page starts by itself ---------------------------------------------------
+
+class FakeRequest:
+    def __init__(self, page, url, navigation=True, main=True, failure=None):
+        self.url, self.failure = url, failure
+        self._navigation = navigation
+        self.frame = page.main_frame if main else object()
+
+    def is_navigation_request(self):
+        return self._navigation
+
+
+class FakeEventResponse:
+    def __init__(self, request, status=200, headers=None):
+        self.request, self.url, self.status = request, request.url, status
+        self.headers = headers or {}
+
+
+class FakePage:
+    """Playwright's page as NavigationWatch and the click see it: handlers, and a clock
+    (wait_for_timeout) that delivers the events queued for later."""
+
+    def __init__(self):
+        self.main_frame = object()
+        self.handlers: dict[str, list] = {}
+        self.later: list = []  # (event, argument), delivered by wait_for_timeout
+        self.waited_ms = 0
+        self.calls: list = []
+
+    def on(self, event, handler):
+        self.handlers.setdefault(event, []).append(handler)
+
+    def emit(self, event, argument):
+        for handler in self.handlers.get(event, []):
+            handler(argument)
+
+    def wait_for_timeout(self, ms):
+        self.waited_ms += ms
+        if self.later:
+            self.emit(*self.later.pop(0))
+
+
+REFUSAL = {REFUSED_HEADER.lower(): "refused: port 8888 is not allowed"}
+
+
+def test_a_refused_navigation_of_the_page_itself_is_the_answer():
+    page = FakePage()
+    watch = browser_session.NavigationWatch(page)
+    watch.settle(5.0)
+    assert page.waited_ms == 0  # nothing pending: no wait at all
+    away = FakeRequest(page, "http://h:8888/")
+    page.emit("request", FakeRequest(page, "http://h/img.png", navigation=False))
+    page.emit("request", FakeRequest(page, "http://h/frame", main=False))
+    page.emit("request", away)
+    assert watch.pending == {away} and watch.requested == 1
+    page.later.append(("response", FakeEventResponse(away, 403, REFUSAL)))
+    watch.settle(5.0)
+    assert watch.pending == set() and page.waited_ms == browser_session.PENDING_POLL_MS
+    error = watch.refusal()
+    assert error.code == "refused"
+    assert error.message == "the proxy refused http://h:8888/: port 8888 is not allowed"
+    watch.reset()
+    assert watch.refusal() is None and watch.requested == 0
+
+
+def test_a_refresh_due_at_once_is_awaited_until_its_request_shows_up():
+    page = FakePage()
+    watch = browser_session.NavigationWatch(page)
+    away = FakeRequest(page, "http://h:8888/")
+    page.later += [("request", away), ("response", FakeEventResponse(away, 403, REFUSAL))]
+    watch.settle(5.0, awaiting=1)
+    assert watch.refusal().code == "refused" and not page.later
+    page.later.clear()
+    watch.reset()
+    watch.settle(0.05, awaiting=1)  # none comes: bounded
+    assert watch.refusal() is None
+
+
+def test_only_refusals_are_the_pages_answer_not_other_failures():
+    page = FakePage()
+    watch = browser_session.NavigationWatch(page)
+    aborted = FakeRequest(page, "http://h/next", failure="net::ERR_ABORTED")
+    page.emit("request", aborted)
+    page.emit("requestfailed", aborted)
+    assert watch.pending == set() and watch.refusal() is None
+    assert watch.problem().code == "failed"  # what an input's answer says of it
+    tunnel = FakeRequest(page, "https://10.255.255.1/",
+                         failure="net::ERR_TUNNEL_CONNECTION_FAILED")
+    page.emit("requestfailed", tunnel)  # no proxy here to ask why: still a refusal
+    assert watch.refusal().code == "refused"
+
+
+# --- the click's round trips ------------------------------------------------------------------
+
+class FakeLocator:
+    def __init__(self, page, selector):
+        self.page, self.selector = page, selector
+
+    def count(self):
+        self.page.calls.append(("count", self.selector))
+        return 1 if self.page.plain else 0
+
+    def click(self, timeout=None):
+        self.page.calls.append(("click", self.selector))
+
+
+class FakeHandle:
+    def __init__(self, page):
+        self.page = page
+
+    def evaluate(self, script):
+        self.page.calls.append(("evaluate",))
+        return self.page.effects
+
+    def click(self, timeout=None):
+        self.page.calls.append(("handle.click",))
+
+    def dispose(self):
+        self.page.calls.append(("dispose",))
+
+
+class ClickPage(FakePage):
+    url = "http://h/"
+
+    def __init__(self, plain, effects=None, gone=False):
+        super().__init__()
+        self.plain, self.effects, self.gone = plain, effects, gone
+
+    def locator(self, selector):
+        return FakeLocator(self, selector)
+
+    def get_by_ref(self, ref):
+        return FakeLocator(self, f"aria-ref={ref}")
+
+    def query_selector(self, selector):
+        self.calls.append(("query_selector", selector))
+        return None if self.gone else FakeHandle(self)
+
+    def title(self):
+        self.calls.append(("title",))
+        return "Page"
+
+
+def click_session(page):
+    session = browser_session.Session.__new__(browser_session.Session)
+    session.refs, session.timeout_s = RefBook(), 5.0
+    session.watches = {page: browser_session.NavigationWatch(page)}
+    session.pages = lambda: [page]
+    session.refs.record(page, {"e1"})
+    return session
+
+
+def test_a_plain_click_is_one_check_and_the_click_and_waits_for_nothing():
+    """The fast path: one count() of the element under PLAIN_CLICK (in Playwright's world:
+    no handle to adopt), the click, the title; no wait for a load when nothing navigated."""
+    page = ClickPage(plain=True)
+    page.wait_for_load_state = lambda *a, **k: page.calls.append(("wait_for_load_state",))
+    result = click_session(page).click(page, {"ref": "e1", "guard_submit": True})
+    assert result == {"url": "http://h/", "title": "Page"}
+    assert page.calls == [("count", f"aria-ref=e1 >> {PLAIN_CLICK}"), ("click", "aria-ref=e1"),
+                          ("title",)]
+
+
+def test_a_click_that_may_submit_is_checked_on_the_handle_it_clicks():
+    submit = {"opens_tab": False, "submit": {"action": "http://h/pay", "method": "post"}}
+    page = ClickPage(plain=False, effects=submit)
+    with pytest.raises(ActionError) as asked:
+        click_session(page).click(page, {"ref": "e1", "guard_submit": True})
+    assert asked.value.code == "needs_approval" and "POST http://h/pay" in asked.value.message
+    assert [c[0] for c in page.calls] == ["count", "query_selector", "evaluate", "dispose"]
+    page.calls.clear()
+    click_session(page).click(page, {"ref": "e1", "guard_submit": False})
+    assert [c[0] for c in page.calls] == ["count", "query_selector", "evaluate", "handle.click",
+                                          "title", "dispose"]
+
+
+def test_a_gone_element_is_a_stale_ref_and_an_unknown_one_not_found():
+    page = ClickPage(plain=False, gone=True)
+    session = click_session(page)
+    assert code_of(session.click, page, {"ref": "e1"}) == "stale_ref"
+    assert code_of(session.click, page, {"ref": "e9"}) == "not_found"
+
+
+def test_the_fast_paths_selector_is_a_chained_xpath_on_the_element_itself():
+    assert PLAIN_CLICK.startswith("xpath=self::*[not(") and " >> " not in PLAIN_CLICK
+    for kept_out in ("@target", "'label'", "'form'", "'submit'", "'image'", "'reset'"):
+        assert kept_out in PLAIN_CLICK
