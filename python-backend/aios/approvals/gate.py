@@ -1,6 +1,7 @@
 """The agent waiting for the user's answer. The worker slot stays held while it waits:
-the run's live state (its conversation, sandbox, browser page) is in this process, and the
-wait is bounded by AIOS_APPROVAL_TIMEOUT_S and the run's remaining wall time."""
+the run's live state (its conversation mid-turn, its taint, its MCP connections) is in this
+process (the page and the sandbox are in their containers), and the wait is bounded by
+AIOS_APPROVAL_TIMEOUT_S and the run's remaining wall time."""
 
 import time
 from dataclasses import dataclass, replace
