@@ -8,7 +8,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /data && chown redis:redis /data
 COPY redis-entrypoint.sh /usr/local/bin/aios-redis-entrypoint
-RUN chmod 755 /usr/local/bin/aios-redis-entrypoint
+COPY redis-cli.sh /usr/local/bin/redis-cli
+RUN chmod 755 /usr/local/bin/aios-redis-entrypoint /usr/local/bin/redis-cli
 # A new named volume takes /data's owner from here: redis, not root.
 VOLUME /data
 WORKDIR /data

@@ -4,7 +4,9 @@
 # unique project name on free ports; wait until every service is healthy, run a `code` task
 # end to end over Socket.IO, open a browser sandbox through the manager, check Flower's auth, Redis's password and volume name, /app/tmp, a second `up -d`
 # without --build, then take everything down (also on failure or Ctrl-C) and check no
-# container, volume or network is left. Prints how long each step took.
+# container, volume or network is left. Then the design guide's Quick Start on a fresh
+# clone with only python-backend/.env (scripts/compose-fresh-clone-smoke.sh; SMOKE_FRESH_CLONE=0
+# skips it). Prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +30,8 @@ project=aios-smoke-$$
 work=$(mktemp -d /var/tmp/aios-smoke.XXXXXX)
 mkdir -p "$work/tmp" "$work/downloads" "$work/documents"
 # Set first: `down -v` removes the volume of this name, which must never be a real stack's.
-export AIOS_ENV_FILE=$work/env AIOS_REDIS_VOLUME=${project}_redis_data
+export AIOS_ENV_FILE=$work/env AIOS_REDIS_VOLUME=${project}_redis_data \
+  AIOS_SECRETS_VOLUME=${project}_secrets
 compose() { docker-compose -p "$project" -f docker-compose.yml --env-file "$AIOS_ENV_FILE" "$@"; }
 
 leftovers() {
@@ -82,9 +85,10 @@ AIOS_WEB_NOFILE=$(docker run --rm --entrypoint sh "$LOCAL_BASE" -c 'ulimit -Hn')
 export AIOS_WEB_NOFILE
 # The guide's redis backup commands name the volume aios_redis_data: the default, whatever the
 # project (this stack uses a name of its own, as `down -v` removes it).
-vol=$(env -u AIOS_REDIS_VOLUME docker-compose -p "$project" -f docker-compose.yml \
-  --env-file "$AIOS_ENV_FILE" config | sed -n '/^volumes:/,$s/^ *name: *//p')
-[ "$vol" = aios_redis_data ] || { echo "redis volume by default: '$vol', not aios_redis_data"; exit 1; }
+volumes=$(env -u AIOS_REDIS_VOLUME -u AIOS_SECRETS_VOLUME docker-compose -p "$project" \
+  -f docker-compose.yml --env-file "$AIOS_ENV_FILE" config | sed -n '/^volumes:/,$s/^ *name: *//p')
+vol=$(grep -x aios_redis_data <<<"$volumes") && grep -qx aios_secrets <<<"$volumes" \
+  || { echo "volumes by default: '$volumes', not aios_redis_data and aios_secrets"; exit 1; }
 
 # compose builds the sandbox and browser images itself (the build-only services sandbox-image
 # and browser-image): their tags are removed first (the layers stay cached), and
@@ -120,14 +124,20 @@ wait_healthy() {
   done
   # The build-only services: one container each, exited 0 (`docker-compose ps`: Exit 0).
   local service oneshot
-  for service in sandbox-image browser-image; do
+  for service in secrets sandbox-image browser-image; do
     oneshot=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $(compose ps -q "$service"))
     [ "$oneshot" = "exited 0" ] || { echo "$service's container: $oneshot"; exit 1; }
   done
 }
 wait_healthy
 compose ps sandbox-image browser-image | tail -2 | tr -s ' ' | sed 's/^/docker-compose ps: /'
-step "5 services healthy, sandbox-image and browser-image exited 0"
+# The env file has every secret: the one-shot `secrets` takes them (the env file wins) and
+# generates none.
+secrets_log=$(compose logs --no-color secrets | grep -o 'generated:.*' | tail -1)
+[ "$secrets_log" = "generated: none; kept: none; from the env file: AIOS_API_TOKEN SECRET_KEY SANDBOX_MANAGER_TOKEN FLOWER_BASIC_AUTH REDIS_PASSWORD" ] \
+  || { echo "secrets, with every one in the env file: '$secrets_log'"; exit 1; }
+echo "secrets: $secrets_log"
+step "5 services healthy, secrets, sandbox-image and browser-image exited 0"
 
 # The manager runs on the images compose just built.
 built=$(docker image inspect -f '{{.Created}}' "$SANDBOX_IMAGE")
@@ -143,7 +153,9 @@ pooled=$(docker ps --filter "label=aios.manager=$project" --format '{{.Image}}' 
 [ -z "$pooled" ] || [ "$pooled" = "$SANDBOX_IMAGE" ] || { echo "sandboxes run on: $pooled"; exit 1; }
 echo "sandbox-manager: on $SANDBOX_IMAGE, built by compose at $built (warm sandboxes: ${pooled:-none yet})"
 mounts=$(docker inspect -f '{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}' $(compose ps -q redis))
-[ "$mounts" = "$AIOS_REDIS_VOLUME:/data " ] || { echo "redis mounts: $mounts"; exit 1; }
+# Its data volume, and the secrets volume read-only (its password).
+[ "$(tr ' ' '\n' <<<"$mounts" | sort | xargs)" = "$AIOS_REDIS_VOLUME:/data $AIOS_SECRETS_VOLUME:/run/aios-secrets" ] \
+  || { echo "redis mounts: $mounts"; exit 1; }
 # The guide's volume backup, as printed but for the volume's name and the image (any with tar):
 # docker run --rm -v aios_redis_data:/data -v $(pwd):/backup ubuntu tar czf /backup/redis-backup.tar.gz /data
 docker run --rm -v "$AIOS_REDIS_VOLUME":/data -v "$work":/backup "$LOCAL_BASE" \
@@ -299,11 +311,19 @@ step "a second up -d (no --build): nothing recreated, all healthy"
 teardown
 left=$(leftovers)
 [ -z "$left" ] || { echo "containers left behind: $left"; exit 1; }
-if docker volume inspect "$AIOS_REDIS_VOLUME" >/dev/null 2>&1; then
-  echo "volume left behind: $AIOS_REDIS_VOLUME"; exit 1
-fi
+for volume in "$AIOS_REDIS_VOLUME" "$AIOS_SECRETS_VOLUME"; do
+  if docker volume inspect "$volume" >/dev/null 2>&1; then
+    echo "volume left behind: $volume"; exit 1
+  fi
+done
 left=$(docker volume ls -q --filter "label=com.docker.compose.project=$project")
 [ -z "$left" ] || { echo "volumes left behind: $left"; exit 1; }
 left=$(networks_left)
 [ -z "$left" ] || { echo "networks left behind: $left"; exit 1; }
 step "stack down (down -v): no container, volume or network left"
+
+# The design guide's Quick Start on a fresh clone (#19): its own project, images and volumes.
+if [ "${SMOKE_FRESH_CLONE:-1}" != 0 ]; then
+  LOCAL_BASE=$LOCAL_BASE PY=$PY scripts/compose-fresh-clone-smoke.sh
+  step "the guide's Quick Start on a fresh clone (scripts/compose-fresh-clone-smoke.sh)"
+fi

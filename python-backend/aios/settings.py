@@ -4,6 +4,7 @@ import os
 import re
 from pathlib import Path
 from typing import Optional
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (Field, SecretStr, ValidationError, ValidationInfo, field_validator,
                       model_validator)
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_broker_url: Optional[str] = None  # defaults to REDIS_URL
     celery_result_backend: Optional[str] = None  # defaults to REDIS_URL
+    # Compose's generated one (the secrets volume): load_settings puts it into the redis URLs
+    # above that carry no password. Natively scripts/run.sh puts it into REDIS_URL itself.
+    redis_password: Optional[SecretStr] = Field(default=None, validation_alias="REDIS_PASSWORD")
     sandbox_manager_url: str = "http://127.0.0.1:8000"
     sandbox_manager_token: SecretStr = Field(min_length=16)
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -281,11 +285,43 @@ class ConfigurationError(SystemExit):
     """Stops the process at start with a message naming each bad variable."""
 
 
+# Compose's secrets volume (docker-compose.yml's `secrets`): one file per variable, named as
+# it (AIOS_API_TOKEN, SECRET_KEY, SANDBOX_MANAGER_TOKEN, REDIS_PASSWORD, ...). Read after the
+# environment and .env, which win.
+SECRETS_DIR_VARIABLE = "AIOS_SECRETS_DIR"
+
+
+def secrets_dir() -> Optional[str]:
+    """AIOS_SECRETS_DIR when it names a folder (compose sets it), else None."""
+    path = os.environ.get(SECRETS_DIR_VARIABLE, "")
+    return path if path and os.path.isdir(path) else None
+
+
+def with_redis_password(url: Optional[str], password: str) -> Optional[str]:
+    """A redis:// or rediss:// URL without credentials, given `password`; others as they are."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or "@" in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.netloc}"))
+
+
 def load_settings(**overrides) -> Settings:
+    """The settings from the environment, .env and (compose) the secrets folder; in that
+    order of precedence. With a secrets folder, REDIS_PASSWORD goes into the redis URLs that
+    carry no password (compose gives the services redis://redis:6379/0)."""
+    if "_secrets_dir" not in overrides:
+        overrides["_secrets_dir"] = secrets_dir()
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
                  for e in exc.errors()]
         raise ConfigurationError("AI-OS: bad configuration\n" + "\n".join(lines)) from None
+    if overrides["_secrets_dir"] and settings.redis_password:
+        password = settings.redis_password.get_secret_value()
+        settings = settings.model_copy(update={
+            name: with_redis_password(getattr(settings, name), password)
+            for name in ("redis_url", "celery_broker_url", "celery_result_backend")})
     return settings

@@ -1,6 +1,7 @@
 """The sandbox manager's configuration: one validated object, read from env and `.env`."""
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -186,7 +187,20 @@ class ConfigurationError(SystemExit):
     """Stops the service at start with a message naming each bad variable."""
 
 
+# Compose's secrets volume: one file per variable, named as it (SANDBOX_MANAGER_TOKEN), read
+# after the environment and .env, which win.
+SECRETS_DIR_VARIABLE = "AIOS_SECRETS_DIR"
+
+
+def secrets_dir() -> Optional[str]:
+    """AIOS_SECRETS_DIR when it names a folder (compose sets it), else None."""
+    path = os.environ.get(SECRETS_DIR_VARIABLE, "")
+    return path if path and os.path.isdir(path) else None
+
+
 def load_settings(**overrides) -> Settings:
+    if "_secrets_dir" not in overrides:
+        overrides["_secrets_dir"] = secrets_dir()
     try:
         return Settings(**overrides)
     except ValidationError as exc:
