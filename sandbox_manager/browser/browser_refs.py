@@ -61,3 +61,9 @@ class RefBook:
             raise ActionError("not_found", f"no element with ref {ref}: take a snapshot of this "
                                            "tab first")
         raise ActionError("not_found", f"no element with ref {ref} in the latest snapshot")
+
+
+def element_gone(ref: str) -> ActionError:
+    """The error for a ref of the latest snapshot whose element the page no longer has."""
+    return ActionError("stale_ref", f"the element of ref {ref} is gone from the page (it changed "
+                                    "or moved on); take a new snapshot")

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# The supervisor's modules import Playwright, which only the browser image and the
+# development venv have: the app image's `test` stage (Dockerfile) runs without them
+pytest.importorskip("playwright", reason="the browser supervisor needs Playwright")
+
 ROOT = Path(__file__).resolve().parents[2]
 # In the image these modules sit side by side in /opt/aios/browser (with the runner's
 # aios_attest and aios_files); here they are imported the same way.
@@ -17,6 +21,8 @@ for folder in ("sandbox_manager/browser", "sandbox_manager/runner"):
 
 import aios_browser  # noqa: E402
 import browser_args as check  # noqa: E402
+import browser_navigation  # noqa: E402
+import browser_navigation_watch  # noqa: E402
 import browser_session  # noqa: E402
 from aios.net.guard import AddressGuard  # noqa: E402
 from aios.net.proxy import GuardProxy  # noqa: E402
@@ -274,12 +280,12 @@ def test_the_read_text_is_the_old_browse_tools():
     """Each line's whitespace collapsed, empty lines dropped (the worker-side browse's
     _readable before issue #18); its JS picks main/article/[role=main] past 200 characters."""
     text = "  Hello \n\n\tFirst   paragraph\n  with   spaces. \n \n"
-    assert browser_session.readable(text) == "Hello\nFirst paragraph\nwith spaces."
-    assert browser_session.readable(" \n\t\n") == ""
-    assert "main, article, [role=main]" in browser_session.READABLE_JS
-    assert "innerText.trim().length > 200" in browser_session.READABLE_JS
-    assert browser_session.read_cut("short", 100) == "short"
-    assert browser_session.read_cut("x" * 150, 100) == \
+    assert browser_navigation.readable(text) == "Hello\nFirst paragraph\nwith spaces."
+    assert browser_navigation.readable(" \n\t\n") == ""
+    assert "main, article, [role=main]" in browser_navigation.READABLE_JS
+    assert "innerText.trim().length > 200" in browser_navigation.READABLE_JS
+    assert browser_navigation.read_cut("short", 100) == "short"
+    assert browser_navigation.read_cut("x" * 150, 100) == \
         "x" * 100 + "\n[cut: the first 100 of 150 characters]"
 
 
@@ -294,8 +300,8 @@ class FakeResponse:
     ({"refresh": None}, {"refresh": " 1 "}, 1.0), (None, {"refresh": "-1"}, None),
     (None, {"refresh": "nan"}, None)])
 def test_a_refresh_is_read_off_the_meta_tag_or_the_header(found, headers, delay):
-    assert browser_session._refresh_s(FakeResponse(headers), found) == delay
-    assert browser_session._refresh_s(None, None) is None
+    assert browser_navigation._refresh_s(FakeResponse(headers), found) == delay
+    assert browser_navigation._refresh_s(None, None) is None
 
 
 # --- navigations the page starts by itself ---------------------------------------------------
@@ -345,7 +351,7 @@ REFUSAL = {REFUSED_HEADER.lower(): "refused: port 8888 is not allowed"}
 
 def test_a_refused_navigation_of_the_page_itself_is_the_answer():
     page = FakePage()
-    watch = browser_session.NavigationWatch(page)
+    watch = browser_navigation_watch.NavigationWatch(page)
     watch.settle(5.0)
     assert page.waited_ms == 0  # nothing pending: no wait at all
     away = FakeRequest(page, "http://h:8888/")
@@ -355,7 +361,7 @@ def test_a_refused_navigation_of_the_page_itself_is_the_answer():
     assert watch.pending == {away} and watch.requested == 1
     page.later.append(("response", FakeEventResponse(away, 403, REFUSAL)))
     watch.settle(5.0)
-    assert watch.pending == set() and page.waited_ms == browser_session.PENDING_POLL_MS
+    assert watch.pending == set() and page.waited_ms == browser_navigation_watch.PENDING_POLL_MS
     error = watch.refusal()
     assert error.code == "refused"
     assert error.message == "the proxy refused http://h:8888/: port 8888 is not allowed"
@@ -365,7 +371,7 @@ def test_a_refused_navigation_of_the_page_itself_is_the_answer():
 
 def test_a_refresh_due_at_once_is_awaited_until_its_request_shows_up():
     page = FakePage()
-    watch = browser_session.NavigationWatch(page)
+    watch = browser_navigation_watch.NavigationWatch(page)
     away = FakeRequest(page, "http://h:8888/")
     page.later += [("request", away), ("response", FakeEventResponse(away, 403, REFUSAL))]
     watch.settle(5.0, awaiting=1)
@@ -378,7 +384,7 @@ def test_a_refresh_due_at_once_is_awaited_until_its_request_shows_up():
 
 def test_only_refusals_are_the_pages_answer_not_other_failures():
     page = FakePage()
-    watch = browser_session.NavigationWatch(page)
+    watch = browser_navigation_watch.NavigationWatch(page)
     aborted = FakeRequest(page, "http://h/next", failure="net::ERR_ABORTED")
     page.emit("request", aborted)
     page.emit("requestfailed", aborted)
@@ -444,7 +450,7 @@ class ClickPage(FakePage):
 def click_session(page):
     session = browser_session.Session.__new__(browser_session.Session)
     session.refs, session.timeout_s = RefBook(), 5.0
-    session.watches = {page: browser_session.NavigationWatch(page)}
+    session.watches = {page: browser_navigation_watch.NavigationWatch(page)}
     session.pages = lambda: [page]
     session.refs.record(page, {"e1"})
     return session
