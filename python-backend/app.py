@@ -22,11 +22,15 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 def _web():
     from aios.settings import load_settings
     from aios.web import server_fixes  # first: it keeps eventlet's deprecation notice quiet
+    from aios.logs import ErrorsToLog, log_as
     from aios.web import create_app, socketio
 
     settings = load_settings()
+    log_as(settings)  # gunicorn's loggers too (JSON: gunicorn.conf.py routes them to root)
     web = create_app(settings, async_mode="eventlet")
     server_fixes.install(web, socketio, settings)
+    if settings.log_format == "json":
+        web.wsgi_app = ErrorsToLog(web.wsgi_app)
     return web
 
 
@@ -35,8 +39,11 @@ def _celery():
         from aios.web.state import web_state
         return web_state(globals()["app"]).celery
     from aios.celery_app import create_celery
+    from aios.logs import log_as
     from aios.settings import load_settings
-    return create_celery(load_settings())
+    settings = load_settings()
+    log_as(settings)  # and again once Celery has set up its own (aios/celery_app.py)
+    return create_celery(settings)
 
 
 _BUILDERS = {"app": _web, "celery": _celery}

@@ -20,12 +20,13 @@ from aios.open_files import raise_open_files_limit
 _checked = subprocess.run(
     [sys.executable, "-c", "import json; from aios.settings import load_settings; "
      "s = load_settings(); print(json.dumps([s.web_worker_connections, s.log_level, "
-     "s.listen_port, s.gunicorn_timeout]))"],
+     "s.listen_port, s.gunicorn_timeout, s.log_format]))"],
     capture_output=True, text=True)
 if _checked.returncode:
     sys.stderr.write(_checked.stderr)
     sys.exit(_checked.returncode)
-_connections, _log_level, _port, _timeout = json.loads(_checked.stdout.splitlines()[-1])
+_connections, _log_level, _port, _timeout, _log_format = json.loads(
+    _checked.stdout.splitlines()[-1])
 
 # Flask-SocketIO on eventlet: one worker process holds every client (a second worker
 # would need sticky sessions); more web processes share clients through Redis. The design
@@ -37,6 +38,17 @@ timeout = _timeout  # GUNICORN_TIMEOUT; --timeout wins
 # gunicorn's default, 1000, silently hangs client 1,001 and every health check after it.
 worker_connections = _connections
 loglevel = _log_level.lower()
+if _log_format == "json":
+    # gunicorn's error and access logs go to the root logger, whose one handler writes JSON
+    # lines (aios/logs.py); the worker then adds the masking of secrets to it (app.py)
+    logconfig_dict = {
+        "root": {"level": _log_level, "handlers": ["json"]},
+        "loggers": {"gunicorn.error": {"level": _log_level, "handlers": [], "propagate": True},
+                    "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                              "stream": "ext://sys.stderr"}},
+        "formatters": {"json": {"()": "aios.logs.JsonFormatter"}},
+    }
 # On SIGTERM, open WebSockets would hold the worker for gunicorn's 30 s default: clients
 # reconnect and resume from their last event anyway, so a restart waits 5 s at most.
 graceful_timeout = 5

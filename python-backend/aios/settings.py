@@ -3,7 +3,7 @@
 import os
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (Field, SecretStr, ValidationError, ValidationInfo, field_validator,
@@ -71,9 +71,15 @@ class Settings(BaseSettings):
     # The design guide's DEBUG: false (or unset) only, REFUSALS above
     debug: bool = False
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # text (the default) or json: one JSON object per line (aios/logs.py)
+    log_format: Literal["text", "json"] = "text"
     # clients one web process holds at once (gunicorn's worker_connections, see gunicorn.conf.py)
     web_worker_connections: int = Field(validation_alias="AIOS_WEB_WORKER_CONNECTIONS",
                                         default=20000, ge=1)
+    # How the services run: natively (make run) or under compose, whose command line and
+    # published ports fix what the design guide's PORT and REDIS_MAXMEMORY would set
+    deployment: Literal["native", "compose"] = Field(default="native",
+                                                     validation_alias="AIOS_DEPLOYMENT")
     # The web's port: AIOS_WEB_PORT, or the design guide's PORT (make run binds it on
     # 127.0.0.1, compose publishes it; gunicorn.conf.py binds it when no --bind is given)
     web_port: Optional[int] = Field(validation_alias="AIOS_WEB_PORT", default=None,
@@ -211,17 +217,30 @@ class Settings(BaseSettings):
 
     @field_validator("redis_maxmemory")
     @classmethod
-    def _a_redis_size(cls, value):
+    def _a_redis_size(cls, value, info: ValidationInfo):
         if value and value.strip() and not re.fullmatch(r"[0-9]+([kmg]b?|b)?",
                                                         value.strip().lower()):
             raise PydanticCustomError(
                 "guide_setting", "'{value}' is no size redis reads: bytes, or a number with "
                 "kb, mb or gb (768mb, 1gb)", {"value": value})
-        return (value or "").strip() or None
+        value = (value or "").strip() or None
+        if value and info.data.get("deployment") == "compose":
+            raise PydanticCustomError(
+                "guide_setting", "REDIS_MAXMEMORY={value} is not used under compose: there "
+                "Redis's maxmemory is AIOS_REDIS_MAXMEMORY, read by docker-compose from the "
+                "shell or the root .env (default 768mb). Set that instead and remove "
+                "REDIS_MAXMEMORY from the env file", {"value": value})
+        return value
 
     @field_validator("port")
     @classmethod
     def _one_web_port(cls, value, info: ValidationInfo):
+        if value not in (None, 8765) and info.data.get("deployment") == "compose":
+            raise PydanticCustomError(
+                "guide_setting", "PORT={port} is not used under compose: the web listens on "
+                "8765 in its container, published on this host as AIOS_WEB_PORT, read by "
+                "docker-compose from the shell or the root .env (default 8765). Set that "
+                "instead and remove PORT from the env file", {"port": value})
         web_port = info.data.get("web_port")
         if value is not None and web_port is not None and value != web_port:
             raise PydanticCustomError(

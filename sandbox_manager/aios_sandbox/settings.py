@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     manager_token: Optional[SecretStr] = Field(default=None, min_length=16)
     insecure_no_token: bool = False  # development only: serve without a token
     manager_name: str = Field(default="default", pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    # text (the default) or json: one JSON object per line (aios_sandbox/logs.py); the
+    # variable is the web's and worker's LOG_FORMAT, unprefixed
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
 
     image: str = "aios-sandbox"
     uid: int = Field(default=10001, gt=0)

@@ -81,7 +81,9 @@ def start_manager(docker_client, **env) -> Manager:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
     environment.update(SANDBOX_MANAGER_TOKEN=token, SANDBOX_MANAGER_NAME=name,
                        SANDBOX_POOL_SIZE="0", SANDBOX_REAPER_INTERVAL_S="0.5")
-    environment.update({f"SANDBOX_{k.upper()}": str(v) for k, v in env.items()})
+    # lower case: the manager's own (SANDBOX_...); upper case as given (LOG_FORMAT)
+    environment.update({k if k.isupper() else f"SANDBOX_{k.upper()}": str(v)
+                        for k, v in env.items()})
     with log.open("wb") as out:
         # An empty working directory: no developer's .env leaks into the test's settings.
         proc = subprocess.Popen(

@@ -40,6 +40,11 @@ def clean_env(monkeypatch, tmp_path):
     ({"PORT": "9000", "AIOS_WEB_PORT": "9001"}, "PORT", "set one of them"),
     ({"PORT": "0"}, "PORT", "greater than or equal to 1"),
     ({"GUNICORN_TIMEOUT": "0"}, "GUNICORN_TIMEOUT", "greater than 0"),
+    # under compose its command line and published ports decide: what would be ignored is
+    # refused, with the variable compose reads instead
+    ({"AIOS_DEPLOYMENT": "compose", "PORT": "9000"}, "PORT", "AIOS_WEB_PORT"),
+    ({"AIOS_DEPLOYMENT": "compose", "REDIS_MAXMEMORY": "1gb"}, "REDIS_MAXMEMORY",
+     "AIOS_REDIS_MAXMEMORY"),
     # retired with the browser's move into browser sandboxes: never silently ignored
     ({"AIOS_CHROMIUM_PATH": "/usr/bin/chromium"}, "AIOS_CHROMIUM_PATH", "SANDBOX_BROWSER_IMAGE"),
     ({"AIOS_BROWSE_MAX_PAGE_BYTES": "100"}, "AIOS_BROWSE_MAX_PAGE_BYTES",
@@ -60,6 +65,7 @@ def test_a_refused_guide_setting_stops_the_start_saying_what_to_use(monkeypatch,
     {"DEBUG": "false"}, {"DEBUG": "0"}, {"GUNICORN_WORKERS": "1"}, {"REDIS_MAXMEMORY": ""},
     {"REDIS_MAXMEMORY_POLICY": "noeviction"}, {"REDIS_MAXMEMORY_POLICY": "NoEviction"},
     {"REDIS_MAXMEMORY": "1gb", "PORT": "8765", "AIOS_WEB_PORT": "8765"},
+    {"AIOS_DEPLOYMENT": "compose", "PORT": "8765", "REDIS_MAXMEMORY": ""},
 ])
 def test_the_values_that_agree_with_the_project_are_accepted(monkeypatch, env):
     for key, value in env.items():

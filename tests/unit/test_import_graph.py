@@ -13,11 +13,11 @@ BACKEND = Path(__file__).resolve().parents[2] / "python-backend"
 LAYERS = [
     ["aios.settings", "aios.netutil", "aios.open_files", "aios.broker_patch", "aios.net",
      "aios.files", "aios.approvals.policy"],
-    ["aios.tasks", "aios.providers", "aios.sandbox", "aios.approvals"],
+    ["aios.tasks", "aios.providers", "aios.sandbox", "aios.approvals", "aios.logs"],
     ["aios.deps", "aios.tools", "aios.mcp"],
     ["aios.agent"],
     ["aios.kinds"],
-    ["aios.resources", "aios.celery_app"],
+    ["aios.resources", "aios.celery_app", "aios.worker_logs"],
     ["aios.web", "aios.cli", "aios.cli_api", "aios.cli_files", "aios.cli_approvals",
      "aios.mcp.server", "aios.__main__", "aios"],
 ]

@@ -12,6 +12,7 @@ from ..providers.engine import stream_answer, with_fallback
 from ..providers.base import ChatRequest
 from ..tasks.events import LostOwnership
 from ..tools.base import Tool, ToolContext, ToolError, ToolOutput, spec
+from ..tools.sandbox import SANDBOX
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,9 @@ def _run_tool(by_name: dict, call: dict, tool_ctx: ToolContext, ctx,
     except ToolError as exc:
         output, is_error = str(exc), True
     except Exception as exc:  # noqa: BLE001 - a broken tool must not end the run
-        log.exception("tool %s failed", call["name"])
+        log.exception("tool %s failed", call["name"],  # its sandbox, if it has one
+                      extra={"sandbox_id": tool_ctx.state[SANDBOX]} if SANDBOX in tool_ctx.state
+                      else None)
         output, is_error = f"the tool failed unexpectedly: {type(exc).__name__}: {exc}", True
     _check(ctx)
     ctx.emit("tool_result", {"id": call["id"], "name": call["name"], "output": output,

@@ -12,6 +12,7 @@ from .context import RETRY_S, RunContext, transient
 from .errors import Cancelled, TaskFailed
 from .events import EventLog, LostOwnership, new_event
 from .kind import Kinds
+from .logcontext import log_fields
 from .store import TaskStore
 from .watcher import Watcher
 
@@ -37,6 +38,10 @@ class TaskRunner:
     def execute(self, task_id: str, message_for=None) -> str:
         """Runs the task unless another delivery already did or does; returns what happened.
         message_for(task_id): its Celery message, pushed again if the worker hands it back."""
+        with log_fields(task_id=task_id, worker=self.worker):
+            return self._execute(task_id, message_for)
+
+    def _execute(self, task_id: str, message_for) -> str:
         self.message_for = message_for or self.message_for
         running = new_event(task_id, "status", {"status": "running"})
         claim = self._claim(task_id, running)
@@ -45,17 +50,26 @@ class TaskRunner:
         if claim.outcome != "claimed":
             log.info("task %s not run: %s", task_id, claim.outcome)
             return claim.outcome
+        with log_fields(kind=claim.kind, attempt=claim.attempt):
+            return self._run(task_id, claim, running)
+
+    def _run(self, task_id: str, claim, running: dict) -> str:
         attempt, kind, task_input = claim.attempt, claim.kind, claim.input
         ctx = RunContext(task_id, self.events, attempt, self.max_log_bytes)
         self.events.stored(running, claim.seq)
         self.watcher.add(ctx)
+        log.info("task %s (%s) started, attempt %d", task_id, kind, attempt)
+        started = time.monotonic()
         try:
             if attempt > 1:
                 ctx.emit("log", {"text": f"restarted (attempt {attempt}) after a worker was "
                                          "lost\n"})
-            return self._outcome(ctx, kind, task_input)
+            outcome = self._outcome(ctx, kind, task_input)
         finally:
             self.watcher.remove(ctx)
+        log.info("task %s (%s) %s in %.3f s", task_id, kind, outcome,
+                 time.monotonic() - started)
+        return outcome
 
     def _claim(self, task_id: str, running: dict):
         """A claim that Redis refused for a moment is tried again: the message must not be
