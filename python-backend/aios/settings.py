@@ -25,6 +25,7 @@ ELECTRON_ORIGINS = ["file://", "null", "app://.", "http://localhost:3000",
 ACCEPTS = {"debug": (False,), "gunicorn_workers": (None, 1),
            "redis_maxmemory_policy": (None, "", "noeviction"),
            "chromium_path": (None, ""), "browse_max_page_bytes": (None, "")}
+PLACEHOLDER_KEY = re.compile(r"(sk-)?your-[a-z]+-key-here")  # the design guide's .env
 NO_BROWSER_HERE = ("the agent's browser no longer runs in the worker: it runs in browser "
                    "sandboxes of the sandbox manager")
 REFUSALS = {
@@ -213,6 +214,16 @@ class Settings(BaseSettings):
         if given not in ACCEPTS[info.field_name]:
             raise PydanticCustomError("refused_setting", REFUSALS[info.field_name],
                                       {"value": value})
+        return value
+
+    @field_validator("openai_api_key", "anthropic_api_key", "groq_api_key", "mistral_api_key",
+                     mode="before")
+    @classmethod
+    def _placeholder_is_no_key(cls, value):
+        # The design guide's .env ships "sk-your-openai-key-here" and the like: kept as keys,
+        # a chat would fail upstream with 401; as none, it says which variable to set
+        if isinstance(value, str) and PLACEHOLDER_KEY.fullmatch(value.strip()):
+            return None
         return value
 
     @field_validator("redis_maxmemory")

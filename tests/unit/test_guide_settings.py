@@ -120,3 +120,20 @@ def test_make_run_gives_redis_maxmemory_to_the_redis_it_starts():
     assert redis[redis.index("--maxmemory-policy") + 1] == "noeviction"
     unset = supervise.commands({}, "6379", "/tmp/redis")["redis"][1]
     assert "--maxmemory" not in unset  # redis's default: no limit
+
+
+def test_the_guides_placeholder_keys_count_as_no_key(monkeypatch):
+    """Its .env ships placeholders: a chat then says which variable to set (NO_KEY_HINT),
+    rather than failing upstream with a 401."""
+    for name, value in {"OPENAI_API_KEY": "sk-your-openai-key-here",
+                        "GROQ_API_KEY": "your-groq-key-here",
+                        "ANTHROPIC_API_KEY": "your-anthropic-key-here",
+                        "MISTRAL_API_KEY": "your-mistral-key-here"}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert [settings.openai_api_key, settings.groq_api_key, settings.anthropic_api_key,
+            settings.mistral_api_key] == [None] * 4
+    from aios.providers.registry import configured
+    assert configured(settings) == []
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-a-real-looking-key")
+    assert load_settings().openai_api_key.get_secret_value() == "sk-a-real-looking-key"
