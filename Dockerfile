@@ -65,6 +65,7 @@ RUN /opt/venv/bin/pip install -q --disable-pip-version-check --no-cache-dir \
     && rm -rf /wheelhouse /req
 COPY pytest.ini .env.example /srv/
 COPY sandbox_manager/ /srv/sandbox_manager/
+COPY docker/seccomp-browser.json /srv/docker/
 COPY scripts/supervise.py /srv/scripts/
 COPY tests/__init__.py tests/files.py tests/net_helpers.py /srv/tests/
 COPY tests/unit/ /srv/tests/unit/
