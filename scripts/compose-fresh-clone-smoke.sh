@@ -18,6 +18,8 @@
 # Called by scripts/compose-smoke.sh after its own checks (it made the wheelhouse and base).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/smoke-lib.sh
+source scripts/smoke-lib.sh
 
 LOCAL_BASE=${LOCAL_BASE:-aios-base:bookworm}
 TIMEOUT_S=${SMOKE_TIMEOUT_S:-300}
@@ -34,7 +36,6 @@ work=$(mktemp -d /var/tmp/aios-fresh.XXXXXX)
 clone=$work/ai-os
 mkdir -p "$clone" "$work/downloads" "$work/documents"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 web_port=$(free_port)
 nofile=$(docker run --rm --entrypoint sh "$LOCAL_BASE" -c 'ulimit -Hn')
 [ "$nofile" = unlimited ] || [ "$nofile" -ge 65536 ] && nofile=65536
@@ -126,24 +127,7 @@ DC_TIMEOUT=$((BUILD_TIMEOUT_S + TIMEOUT_S)) dc up --build -d >"$work/up.log" 2>&
   || { rc=$?; tail -40 "$work/up.log"; echo "docker-compose up --build -d failed (exit $rc)"; exit "$rc"; }
 step "docker-compose up --build -d"
 
-SERVICES=(redis sandbox-manager worker web flower)
-wait_healthy() {
-  local deadline=$((SECONDS + TIMEOUT_S)) states
-  while :; do
-    # shellcheck disable=SC2046
-    states=$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
-      $(dc ps -q "${SERVICES[@]}"))
-    [ "$(grep -c ' healthy$' <<<"$states")" -eq 5 ] && break
-    if [ "$SECONDS" -ge "$deadline" ] || grep -q -E ' (unhealthy|exited|dead)$' <<<"$states"; then
-      echo "the stack is not healthy:"; echo "$states"; exit 1
-    fi
-    sleep 1
-  done
-  local oneshot
-  oneshot=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $(dc ps -q secrets))
-  [ "$oneshot" = "exited 0" ] || { echo "secrets' container: $oneshot"; exit 1; }
-}
-wait_healthy
+wait_healthy dc secrets
 made=$(dc logs --no-color secrets | grep -o 'generated:[^;]*' | tail -1)
 [ "$made" = "generated: AIOS_API_TOKEN SECRET_KEY SANDBOX_MANAGER_TOKEN FLOWER_BASIC_AUTH REDIS_PASSWORD" ] \
   || { echo "secrets on first start: '$made'"; dc logs --no-color secrets; exit 1; }
@@ -230,7 +214,7 @@ step "token read as web's log says; no secret in the logs; a code task and a cha
 # `down` without -v keeps the volume: the same secrets after `up -d`.
 dc down --timeout 30 >"$work/down.log" 2>&1
 dc up -d >"$work/up2.log" 2>&1 || { tail -40 "$work/up2.log"; echo "up -d after down failed"; exit 1; }
-wait_healthy
+wait_healthy dc secrets
 kept=$(dc logs --no-color secrets | grep -o 'kept:[^;]*' | tail -1)
 [ "$(dc exec -T web $read_token)" = "$token" ] || { echo "the token changed across down/up"; exit 1; }
 [ "$kept" = "kept: AIOS_API_TOKEN SECRET_KEY SANDBOX_MANAGER_TOKEN FLOWER_BASIC_AUTH REDIS_PASSWORD" ] \

@@ -9,6 +9,8 @@
 # skips it). Prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/smoke-lib.sh
+source scripts/smoke-lib.sh
 
 LOCAL_BASE=${LOCAL_BASE:-aios-base:bookworm}
 TIMEOUT_S=${SMOKE_TIMEOUT_S:-300}   # for the stack to come up healthy
@@ -68,7 +70,6 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # A fresh env file with generated secrets (REDIS_PASSWORD too), made as .env is (left untouched).
 AIOS_ENV_FILE=$work/env scripts/ensure-env.sh >/dev/null
 
@@ -109,27 +110,7 @@ timeout $((BUILD_TIMEOUT_S + TIMEOUT_S)) docker-compose -p "$project" -f docker-
        exit "$rc"; }
 step "docker-compose up -d --build: every image built on $LOCAL_BASE, the stack started"
 
-SERVICES=(redis sandbox-manager worker web flower)
-wait_healthy() {
-  local deadline=$((SECONDS + TIMEOUT_S)) states
-  while :; do
-    # shellcheck disable=SC2046
-    states=$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
-      $(compose ps -q "${SERVICES[@]}"))
-    [ "$(grep -c ' healthy$' <<<"$states")" -eq 5 ] && break
-    if [ "$SECONDS" -ge "$deadline" ] || grep -q -E ' (unhealthy|exited|dead)$' <<<"$states"; then
-      echo "the stack is not healthy:"; echo "$states"; exit 1
-    fi
-    sleep 1
-  done
-  # The build-only services: one container each, exited 0 (`docker-compose ps`: Exit 0).
-  local service oneshot
-  for service in secrets sandbox-image browser-image; do
-    oneshot=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $(compose ps -q "$service"))
-    [ "$oneshot" = "exited 0" ] || { echo "$service's container: $oneshot"; exit 1; }
-  done
-}
-wait_healthy
+wait_healthy compose secrets sandbox-image browser-image
 compose ps sandbox-image browser-image | tail -2 | tr -s ' ' | sed 's/^/docker-compose ps: /'
 # The env file has every secret: the one-shot `secrets` takes them (the env file wins) and
 # generates none.
@@ -303,7 +284,7 @@ ids=$(compose ps -q "${SERVICES[@]}" | sort)
 timeout "$TIMEOUT_S" docker-compose -p "$project" -f docker-compose.yml \
   --env-file "$AIOS_ENV_FILE" up -d --no-build >"$work/up2.log" 2>&1 \
   || { rc=$?; tail -40 "$work/up2.log"; echo "second docker-compose up -d failed (exit $rc)"; exit "$rc"; }
-wait_healthy
+wait_healthy compose secrets sandbox-image browser-image
 [ "$(compose ps -q "${SERVICES[@]}" | sort)" = "$ids" ] \
   || { echo "a second up -d recreated containers:"; cat "$work/up2.log"; exit 1; }
 step "a second up -d (no --build): nothing recreated, all healthy"
