@@ -22,8 +22,16 @@ def test_valid_inputs_are_normalised():
     assert binary["network"] == "egress"
 
 
+def test_optional_agent_fields_may_be_null():
+    # tools: null reached the tools check as None (a 500 found by schemathesis)
+    agent = validate_input("agent", {"goal": "x", "tools": None, "tool_policy": None})
+    assert "tools" not in agent and "tool_policy" not in agent
+
+
 @pytest.mark.parametrize("kind, task_input, says", [
     ("nope", {}, "unknown task kind 'nope'"),
+    ({}, {}, "unknown task kind {}"),  # not hashable: found by schemathesis, was a 500
+    (["echo"], {"text": "x"}, "unknown task kind"),
     ("agent", {}, "either `goal`"),
     ("code", {"language": "python", "code": "1", "network": "host"}, "network"),
     ("agent", {"goal": "x", "messages": [{"role": "user", "content": "y"}]}, "not both"),

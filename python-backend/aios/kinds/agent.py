@@ -41,7 +41,9 @@ class AgentInput(SandboxAttachments, TaskInput):
 
     @field_validator("tool_policy")
     @classmethod
-    def _only_stricter(cls, rules: dict, info: ValidationInfo) -> dict:
+    def _only_stricter(cls, rules: Optional[dict], info: ValidationInfo) -> Optional[dict]:
+        if rules is None:  # given as null: as if left out
+            return None
         rules = check_rules(rules)
         operator = (info.context or {}).get("tool_policy")
         looser = Policy(operator).widening(rules) if operator is not None else []
@@ -52,7 +54,9 @@ class AgentInput(SandboxAttachments, TaskInput):
 
     @field_validator("tools")
     @classmethod
-    def _known_tools(cls, names: list[str], info: ValidationInfo) -> list[str]:
+    def _known_tools(cls, names: Optional[list[str]], info: ValidationInfo):
+        if names is None:  # given as null: every built-in tool, as if left out
+            return None
         # MCP tools (mcp__<server>__<tool>) are known to the workers that connect to their
         # servers; here the server must at least be configured (when the web says which are)
         servers = (info.context or {}).get("mcp_servers")

@@ -33,7 +33,7 @@ def validate_input(kinds: Kinds, kind: object, task_input: object,
                    context: Optional[dict] = None) -> dict:
     """The input as its kind's model reads it (defaults left out), or BadTaskInput saying
     what is wrong. `context` reaches the models' validators (the web's file reader...)."""
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:  # a JSON object or list: unhashable
         raise BadTaskInput(f"unknown task kind {kind!r}; available: {', '.join(kinds)}")
     if not isinstance(task_input, dict):
         raise BadTaskInput("`input` must be a JSON object")

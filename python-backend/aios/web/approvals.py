@@ -2,27 +2,19 @@
 
 from ..approvals.store import AlreadyResolved, Approvals, UnknownApproval
 from ..tasks.store import FINAL
+from .api_models import ApprovalAnswer
 from .errors import ApiError
 from .state import web_state
-
-MAX_NOTE = 2000
 
 
 def approvals() -> Approvals:
     return Approvals(web_state().redis)
 
 
-def answer(task_id: str, call_id: str, body: dict) -> dict:
-    """{approved: bool, note?: str} -> {task_id, call_id, approved}; ApiError 404 (no such
+def answer(task_id: str, call_id: str, body: ApprovalAnswer) -> dict:
+    """{approved, note?} (validated) -> {task_id, call_id, approved}; ApiError 404 (no such
     task or request, or expired), 409 (answered already, or the task ended), 422."""
-    unknown = set(body) - {"approved", "note"}
-    if unknown:
-        raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
-    approved, note = body.get("approved"), body.get("note")
-    if not isinstance(approved, bool):
-        raise ApiError(422, "`approved` must be true or false")
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-        raise ApiError(422, f"`note` must be a string of at most {MAX_NOTE} characters")
+    approved, note = body.approved, body.note
     if not isinstance(call_id, str):
         raise ApiError(422, "`call_id` must be the call_id of the approval_required event")
     if not 0 < len(call_id) <= 200:

@@ -2,22 +2,22 @@
 
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, current_app, jsonify, request, send_file
 
 from ..celery_app import MCP_STATUS
 from ..files.roots import FileRefused
 from ..files.uploads import save_upload, sweep
-from ..tasks.events import PAGE
-
 from ..providers.registry import NO_KEY_HINT, configured
-from . import approvals
+from . import api_models as m
+from . import approvals, openapi, socket_schema
 from .auth import bearer, token_ok
+from .contract import operation
 from .errors import ApiError
 from .state import web_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-MAX_PAGE = 10_000
 MCP_STATUS_TIMEOUT_S = 20
+TASK_ERRORS = (404, 503)  # an unknown or expired task; Redis away or full
 
 
 def tasks():
@@ -33,25 +33,9 @@ def require_token():
                        "missing or invalid bearer token (Authorization: Bearer $AIOS_API_TOKEN)")
 
 
-def json_body() -> dict:
-    if not request.is_json:
-        raise ApiError(415, "send a JSON body with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "the body is not valid JSON", "malformed_json")
-    if not isinstance(body, dict):
-        raise ApiError(422, "the body must be a JSON object")
-    return body
-
-
-def int_arg(name: str, default: int) -> int:
-    try:
-        return int(request.args.get(name, default))
-    except ValueError:
-        raise ApiError(400, f"query parameter {name!r} must be an integer") from None
-
-
 @bp.get("/mcp")
+@operation("The configured MCP servers with their state and tools",
+           responses={200: m.McpServerList})
 def mcp():
     """The configured MCP servers with their state and tools, as a worker sees them."""
     servers = web_state().mcp_servers
@@ -69,6 +53,8 @@ def mcp():
 
 
 @bp.post("/files")
+@operation("Upload a file for attachments and the file tools", form=m.Upload,
+           responses={201: m.Uploaded}, errors=(400, 413))
 def upload():
     """multipart/form-data with a `file` field -> {"path"} for attachments and read_file."""
     settings = web_state().settings
@@ -86,38 +72,42 @@ def upload():
 
 
 @bp.post("/tasks")
-def submit():
-    body = json_body()
-    unknown = set(body) - {"kind", "input", "task_id"}
-    if unknown:
-        raise ApiError(422, f"unknown fields: {', '.join(sorted(unknown))}")
-    submitted = tasks().submit(body.get("kind"), body.get("input", {}), body.get("task_id"))
+@operation("Submit a task", body=m.SubmitTask, responses={202: m.TaskSubmitted},
+           errors=(503,), documented_body=lambda: m.submission_model(tasks().kinds))
+def submit(body: m.SubmitTask):
+    submitted = tasks().submit(body.kind, body.input, body.task_id)
     task = submitted.task
     return jsonify({"task_id": task["task_id"], "status": task["status"],
                     "created": submitted.created}), 202
 
 
 @bp.get("/tasks")
-def recent():
-    return jsonify({"tasks": tasks().recent(request.args.get("status"), int_arg("limit", 50))})
+@operation("Recent tasks, newest first", query=m.TaskListQuery, responses={200: m.TaskList},
+           errors=(503,))
+def recent(query: m.TaskListQuery):
+    return jsonify({"tasks": tasks().recent(query.status, query.limit)})
 
 
 @bp.get("/tasks/<task_id>")
+@operation("A task, with its open approval requests while it runs",
+           responses={200: m.Task}, errors=TASK_ERRORS)
 def get(task_id: str):
     return jsonify(approvals.with_pending(tasks().get(task_id)))
 
 
 @bp.post("/tasks/<task_id>/approvals/<call_id>")
-def approve(task_id: str, call_id: str):
+@operation("Answer an approval_required event", body=m.ApprovalAnswer,
+           responses={200: m.ApprovalAnswered}, errors=TASK_ERRORS + (409,))
+def approve(task_id: str, call_id: str, body: m.ApprovalAnswer):
     """The user's answer to an approval_required event: {approved, note?}."""
-    return jsonify(approvals.answer(task_id, call_id, json_body()))
+    return jsonify(approvals.answer(task_id, call_id, body))
 
 
 @bp.get("/tasks/<task_id>/events")
-def events(task_id: str):
-    after, limit = int_arg("after", 0), int_arg("limit", PAGE)
-    if not 1 <= limit <= MAX_PAGE:
-        raise ApiError(422, f"limit must be between 1 and {MAX_PAGE}")
+@operation("The task's stored events after a seq, a page at a time", query=m.EventsQuery,
+           responses={200: m.EventPage}, errors=TASK_ERRORS)
+def events(task_id: str, query: m.EventsQuery):
+    after, limit = query.after, query.limit
     page = tasks().events(task_id, after, limit)
     # A full page may be followed by more: ask again with after=next_after
     return jsonify({"events": page, "next_after": page[-1]["seq"] if len(page) == limit
@@ -125,6 +115,8 @@ def events(task_id: str):
 
 
 @bp.get("/tasks/<task_id>/artifacts")
+@operation("The figures and files the task's sandbox runs gave back",
+           responses={200: m.ArtifactList}, errors=TASK_ERRORS)
 def artifacts(task_id: str):
     tasks().get(task_id)
     store = web_state().artifacts
@@ -132,6 +124,8 @@ def artifacts(task_id: str):
 
 
 @bp.get("/tasks/<task_id>/artifacts/<path:name>")
+@operation("An artifact's bytes (a download; its type decided by its content)",
+           responses={200: "binary"}, errors=TASK_ERRORS)
 def artifact(task_id: str, name: str):
     """A figure or file a task's sandbox gave back; only names the task listed exist."""
     tasks().get(task_id)  # 404 for an unknown or expired task
@@ -148,13 +142,33 @@ def artifact(task_id: str, name: str):
 
 
 @bp.post("/tasks/<task_id>/cancel")
+@operation("Cancel a task (a finished one is unchanged)", responses={202: m.TaskStatus},
+           errors=TASK_ERRORS)
 def cancel(task_id: str):
     task = tasks().cancel(task_id)
     return jsonify({"task_id": task_id, "status": task["status"]}), 202
 
 
 @bp.get("/providers")
+@operation("The configured LLM providers (never a key)", responses={200: m.ProviderList})
 def providers():
     settings = web_state().settings
     listed = configured(settings)
     return jsonify({"providers": listed, **({} if listed else {"hint": NO_KEY_HINT})})
+
+
+@bp.get("/openapi.json")
+@operation("This document: the REST API as OpenAPI 3.1", responses={200: m.Document})
+def openapi_document():
+    # Built once per app: the routes and the kinds are fixed when it starts
+    cache = current_app.extensions.setdefault("aios.documents", {})
+    if "openapi" not in cache:
+        cache["openapi"] = openapi.document(current_app)
+    return jsonify(cache["openapi"])
+
+
+@bp.get("/socketio-schema.json")
+@operation("The Socket.IO events, their payloads and acks, as JSON Schema",
+           responses={200: m.Document})
+def socketio_schema():
+    return jsonify(socket_schema.document(tasks().kinds))

@@ -7,8 +7,10 @@ from flask import Blueprint, jsonify
 
 from ..agent.sessions import SessionBusy
 from ..sandbox.client import SandboxError
+from . import api_models as m
+from .contract import operation
 from .errors import ApiError
-from .routes import int_arg, require_token
+from .routes import require_token
 from .state import web_state
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
@@ -22,14 +24,15 @@ def sessions():
 
 
 @bp.get("")
-def listing():
-    limit = int_arg("limit", 100)
-    if not 1 <= limit <= 500:
-        raise ApiError(422, "limit must be between 1 and 500")
-    return jsonify({"sessions": sessions().listing(limit)})
+@operation("Agent conversations, the most recently used first", query=m.SessionListQuery,
+           responses={200: m.SessionList}, errors=(503,))
+def listing(query: m.SessionListQuery):
+    return jsonify({"sessions": sessions().listing(query.limit)})
 
 
 @bp.delete("/<session_id>")
+@operation("Forget a conversation and destroy its sandbox and browser",
+           responses={204: None}, errors=(404, 409, 503))
 def delete(session_id: str):
     if not SESSION_ID.match(session_id):
         raise ApiError(404, f"no session {session_id!r}")

@@ -14,7 +14,9 @@ from ..tasks.pressure import StorageFull
 from . import socketio
 from . import approvals
 from .errors import REDIS_RETRY_AFTER_S, ApiError
+from .api_models import MAX_SEQ, ApprovalAnswer
 from .auth import token_ok
+from .contract import parse_body
 from .state import web_state
 
 
@@ -108,8 +110,8 @@ def submit(data):
 def subscribe(data):
     task_id = str(data.get("task_id", ""))
     after = data.get("after", 0)
-    if not isinstance(after, int) or after < 0:
-        raise BadTaskInput("`after` must be an integer >= 0")
+    if not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
+        raise BadTaskInput(f"`after` must be an integer from 0 to {MAX_SEQ}")
     return {"task_id": task_id, "replayed": stream_to_me(task_id, after)}
 
 
@@ -118,7 +120,8 @@ def subscribe(data):
 def approve(data):
     """{task_id, call_id, approved, note?}: the user's answer to approval_required."""
     answer = {k: v for k, v in data.items() if k not in ("task_id", "call_id")}
-    approvals.answer(str(data.get("task_id", "")), data.get("call_id"), answer)
+    approvals.answer(str(data.get("task_id", "")), data.get("call_id"),
+                     parse_body(ApprovalAnswer, answer))  # ApiError 422, as over REST
     return {"ok": True}
 
 
