@@ -16,6 +16,8 @@
 # (PYTHON_BASE_IMAGE=... in the shell), and, so that it runs beside other stacks, its own
 # project name, image names, volume names, free ports and host folders, all from the shell.
 # Called by scripts/compose-smoke.sh after its own checks (it made the wheelhouse and base).
+# COMPOSE=<command>: the Compose to run it with (v2: the path scripts/install-compose-v2.sh
+# prints); bookworm's docker-compose 1.29 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/smoke-lib.sh
@@ -46,12 +48,13 @@ DC_ENV=(COMPOSE_PROJECT_NAME="$project"
   SANDBOX_BASE_IMAGE="$LOCAL_BASE" BROWSER_BASE_IMAGE="$LOCAL_BASE"
   AIOS_IMAGE_PREFIX="$prefix" SANDBOX_IMAGE="$prefix-sandbox" BROWSER_IMAGE="$prefix-browser"
   AIOS_SECRETS_VOLUME="${project}_secrets" AIOS_REDIS_VOLUME="${project}_redis_data"
-  SANDBOX_MANAGER_NAME="$project" AIOS_HEALTHCHECK_INTERVAL=2s AIOS_WEB_NOFILE="$nofile"
+  SANDBOX_MANAGER_NAME="$project" AIOS_HEALTHCHECK_INTERVAL=2s AIOS_HEALTHCHECK_TIMEOUT=20s
+  AIOS_WEB_NOFILE="$nofile"
   AIOS_WEB_PORT="$web_port" AIOS_FLOWER_PORT="$(free_port)" AIOS_SANDBOX_MANAGER_PORT="$(free_port)"
   AIOS_HOST_DOWNLOADS="$work/downloads" AIOS_HOST_DOCUMENTS="$work/documents")
 dc() {
   (cd "$clone" && timeout "${DC_TIMEOUT:-$TIMEOUT_S}" env -u AIOS_ENV_FILE -u REDIS_PASSWORD \
-     -u AIOS_REDIS_VOLUME "${DC_ENV[@]}" docker-compose "$@")
+     -u AIOS_REDIS_VOLUME "${DC_ENV[@]}" "${COMPOSE_CMD[@]}" "$@")
 }
 images() { docker images -q --filter "reference=$prefix-*"; }
 
@@ -119,7 +122,7 @@ gateway=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
 llm_port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$gateway")
 echo "OPENAI_BASE_URL=http://$gateway:$llm_port/v1" >> "$clone/python-backend/.env"
 
-step "a copy of the working tree with only the guide's python-backend/.env"
+step "a copy of the working tree with only the guide's python-backend/.env; compose $(dc version --short)"
 
 # The guide's command, as printed.
 up_started=1

@@ -6,7 +6,8 @@
 # without --build, then take everything down (also on failure or Ctrl-C) and check no
 # container, volume or network is left. Then the design guide's Quick Start on a fresh
 # clone with only python-backend/.env (scripts/compose-fresh-clone-smoke.sh; SMOKE_FRESH_CLONE=0
-# skips it). Prints how long each step took.
+# skips it). Prints how long each step took. COMPOSE=<command> runs both under another
+# Compose (v2: COMPOSE=$(scripts/install-compose-v2.sh)); by default bookworm's docker-compose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/smoke-lib.sh
@@ -21,7 +22,9 @@ t0=$SECONDS
 step_t=$SECONDS
 step() { echo "== $1 ($((SECONDS - step_t)) s)"; step_t=$SECONDS; }
 
-command -v docker-compose >/dev/null 2>&1 || scripts/ensure-packages.sh docker-compose
+[ -n "${COMPOSE:-}" ] || command -v docker-compose >/dev/null 2>&1 \
+  || scripts/ensure-packages.sh docker-compose
+echo "compose: ${COMPOSE_CMD[*]}, $("${COMPOSE_CMD[@]}" version --short)"
 scripts/make-wheelhouse.sh
 # The local base; also the developer's aios-sandbox and aios-browser, whose layers compose's
 # builds reuse (the browser's apt layer, Chromium, is the slow one: minutes, once).
@@ -34,7 +37,7 @@ mkdir -p "$work/tmp" "$work/downloads" "$work/documents"
 # Set first: `down -v` removes the volume of this name, which must never be a real stack's.
 export AIOS_ENV_FILE=$work/env AIOS_REDIS_VOLUME=${project}_redis_data \
   AIOS_SECRETS_VOLUME=${project}_secrets
-compose() { docker-compose -p "$project" -f docker-compose.yml --env-file "$AIOS_ENV_FILE" "$@"; }
+compose() { "${COMPOSE_CMD[@]}" -p "$project" -f docker-compose.yml --env-file "$AIOS_ENV_FILE" "$@"; }
 
 leftovers() {
   docker ps -aq --filter "label=com.docker.compose.project=$project"
@@ -77,7 +80,7 @@ export PYTHON_BASE_IMAGE=$LOCAL_BASE REDIS_BASE_IMAGE=$LOCAL_BASE \
   AIOS_IMAGE_PREFIX=${SMOKE_IMAGE_PREFIX:-aios-smoke} SANDBOX_MANAGER_NAME=$project \
   AIOS_TMP_DIR=$work/tmp AIOS_HOST_DOWNLOADS=$work/downloads AIOS_HOST_DOCUMENTS=$work/documents \
   AIOS_WEB_PORT=$(free_port) AIOS_FLOWER_PORT=$(free_port) AIOS_SANDBOX_MANAGER_PORT=$(free_port) \
-  AIOS_HEALTHCHECK_INTERVAL=2s \
+  AIOS_HEALTHCHECK_INTERVAL=2s AIOS_HEALTHCHECK_TIMEOUT=20s \
   SANDBOX_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-sandbox SANDBOX_BASE_IMAGE=$LOCAL_BASE \
   BROWSER_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-browser BROWSER_BASE_IMAGE=$LOCAL_BASE
 # The web's descriptor limit may not exceed the engine's (20000 on this machine).
@@ -86,8 +89,8 @@ AIOS_WEB_NOFILE=$(docker run --rm --entrypoint sh "$LOCAL_BASE" -c 'ulimit -Hn')
 export AIOS_WEB_NOFILE
 # The guide's redis backup commands name the volume aios_redis_data: the default, whatever the
 # project (this stack uses a name of its own, as `down -v` removes it).
-volumes=$(env -u AIOS_REDIS_VOLUME -u AIOS_SECRETS_VOLUME docker-compose -p "$project" \
-  -f docker-compose.yml --env-file "$AIOS_ENV_FILE" config | sed -n '/^volumes:/,$s/^ *name: *//p')
+volumes=$(env -u AIOS_REDIS_VOLUME -u AIOS_SECRETS_VOLUME "${COMPOSE_CMD[@]}" -p "$project" \
+  -f docker-compose.yml --env-file "$AIOS_ENV_FILE" config | sed -n '/^volumes:/,/^[^ ]/s/^ *name: *//p')
 vol=$(grep -x aios_redis_data <<<"$volumes") && grep -qx aios_secrets <<<"$volumes" \
   || { echo "volumes by default: '$volumes', not aios_redis_data and aios_secrets"; exit 1; }
 
@@ -103,7 +106,7 @@ echo "smoke" > "$work/tmp/smoke-marker"   # listed below through the guide's /ap
 # The guide's command; up waits for the one-shots' exit and the healthy dependencies itself;
 # web and flower are awaited below.
 up_started=1
-timeout $((BUILD_TIMEOUT_S + TIMEOUT_S)) docker-compose -p "$project" -f docker-compose.yml \
+timeout $((BUILD_TIMEOUT_S + TIMEOUT_S)) "${COMPOSE_CMD[@]}" -p "$project" -f docker-compose.yml \
   --env-file "$AIOS_ENV_FILE" up -d --build >"$work/up.log" 2>&1 \
   || { rc=$?; tail -40 "$work/up.log"
        echo "docker-compose up --build failed (exit $rc; 124: not done in $((BUILD_TIMEOUT_S + TIMEOUT_S)) s)"
@@ -111,7 +114,7 @@ timeout $((BUILD_TIMEOUT_S + TIMEOUT_S)) docker-compose -p "$project" -f docker-
 step "docker-compose up -d --build: every image built on $LOCAL_BASE, the stack started"
 
 wait_healthy compose secrets sandbox-image browser-image
-compose ps sandbox-image browser-image | tail -2 | tr -s ' ' | sed 's/^/docker-compose ps: /'
+compose ps -a sandbox-image browser-image | tail -2 | tr -s ' ' | sed 's/^/docker-compose ps: /'
 # The env file has every secret: the one-shot `secrets` takes them (the env file wins) and
 # generates none.
 secrets_log=$(compose logs --no-color secrets | grep -o 'generated:.*' | tail -1)
@@ -252,7 +255,7 @@ PYTHON
 # What the services use now, a code task done (the worker holds no browser: docs/deployment.md).
 # shellcheck disable=SC2046
 docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(compose ps -q "${SERVICES[@]}") \
-  | sed "s/^${project}_/memory: /"
+  | sed -E "s/^${project}[_-]/memory: /"   # v1 names containers project_web_1, v2 project-web-1
 step "code task over Socket.IO and Flower's auth checked"
 
 # Redis asks every client for REDIS_PASSWORD: one on the compose network without it is refused.
@@ -281,7 +284,7 @@ step "web's gunicorn holds 20000 connections (gunicorn.conf.py read)"
 # `up -d` again, without --build, the images present: nothing is recreated, the one-shot
 # sandbox-image runs again and exits 0, everything stays healthy.
 ids=$(compose ps -q "${SERVICES[@]}" | sort)
-timeout "$TIMEOUT_S" docker-compose -p "$project" -f docker-compose.yml \
+timeout "$TIMEOUT_S" "${COMPOSE_CMD[@]}" -p "$project" -f docker-compose.yml \
   --env-file "$AIOS_ENV_FILE" up -d --no-build >"$work/up2.log" 2>&1 \
   || { rc=$?; tail -40 "$work/up2.log"; echo "second docker-compose up -d failed (exit $rc)"; exit "$rc"; }
 wait_healthy compose secrets sandbox-image browser-image
@@ -305,6 +308,6 @@ step "stack down (down -v): no container, volume or network left"
 
 # The design guide's Quick Start on a fresh clone (#19): its own project, images and volumes.
 if [ "${SMOKE_FRESH_CLONE:-1}" != 0 ]; then
-  LOCAL_BASE=$LOCAL_BASE PY=$PY scripts/compose-fresh-clone-smoke.sh
+  LOCAL_BASE=$LOCAL_BASE PY=$PY COMPOSE="${COMPOSE:-}" scripts/compose-fresh-clone-smoke.sh
   step "the guide's Quick Start on a fresh clone (scripts/compose-fresh-clone-smoke.sh)"
 fi
