@@ -1,10 +1,11 @@
-"""Entry points, from python-backend/: `gunicorn -k eventlet -w 1 app:app` serves the web;
+"""Entry points, from python-backend/: `gunicorn -k eventlet -w 1 app:app` serves the web (or
+`-k gevent`, with AIOS_WEB_WORKER_CLASS=gevent: gunicorn.conf.py checks they agree);
 `celery -A app.celery worker` (and `flower`, `inspect`...) gets the Celery app.
 
 Each name is built when it is first read (a module __getattr__, PEP 562; gunicorn and
 Celery both read it with getattr): `app.celery` builds the Celery app alone, without the
 Flask app, Socket.IO or any fix of eventlet's internals, so the worker never imports
-eventlet; `app.app` builds the web and installs those fixes (aios/web/server_fixes.py)."""
+eventlet or gevent; `app.app` builds the web and installs those fixes (aios/web/server_fixes.py)."""
 
 import logging
 import os
@@ -27,7 +28,8 @@ def _web():
 
     settings = load_settings()
     log_as(settings)  # gunicorn's loggers too (JSON: gunicorn.conf.py routes them to root)
-    web = create_app(settings, async_mode="eventlet")
+    # Socket.IO's async mode is the worker's: gunicorn has already monkey-patched for it
+    web = create_app(settings, async_mode=settings.web_worker_class)
     server_fixes.install(web, socketio, settings)
     if settings.log_format == "json":
         web.wsgi_app = ErrorsToLog(web.wsgi_app)

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import warnings
 
-# Only light modules here: the master forks the eventlet worker, which must import Flask and
-# the app itself, after eventlet has patched the standard library. Not even pydantic: the
-# worker's monkey_patch() walks every object the master left it, and pydantic's BaseModel
-# answers that walk with an error that eventlet prints as a traceback at every start.
+# Only light modules here: the master forks the eventlet (or gevent) worker, which must import
+# Flask and the app itself, after eventlet (gevent) has patched the standard library. Not even
+# pydantic: eventlet's monkey_patch() walks every object the master left it, and pydantic's
+# BaseModel answers that walk with an error that eventlet prints as a traceback at every start.
 from aios.open_files import raise_open_files_limit
 
 # Validated here too (in a process of its own, for the reason above): a missing or bad
@@ -20,18 +20,20 @@ from aios.open_files import raise_open_files_limit
 _checked = subprocess.run(
     [sys.executable, "-c", "import json; from aios.settings import load_settings; "
      "s = load_settings(); print(json.dumps([s.web_worker_connections, s.log_level, "
-     "s.listen_port, s.gunicorn_timeout, s.log_format]))"],
+     "s.listen_port, s.gunicorn_timeout, s.log_format, s.web_worker_class]))"],
     capture_output=True, text=True)
 if _checked.returncode:
     sys.stderr.write(_checked.stderr)
     sys.exit(_checked.returncode)
-_connections, _log_level, _port, _timeout, _log_format = json.loads(
+_connections, _log_level, _port, _timeout, _log_format, _worker_class = json.loads(
     _checked.stdout.splitlines()[-1])
 
-# Flask-SocketIO on eventlet: one worker process holds every client (a second worker
-# would need sticky sessions); more web processes share clients through Redis. The design
-# guide's GUNICORN_WORKERS is refused unless 1 (aios/settings.py), and so is `-w N` (below).
-worker_class = "eventlet"
+# Flask-SocketIO on eventlet (or gevent): one worker process holds every client (a second
+# worker would need sticky sessions); more web processes share clients through Redis. The
+# design guide's GUNICORN_WORKERS is refused unless 1 (aios/settings.py), and so is `-w N`.
+# AIOS_WEB_WORKER_CLASS comes through the settings, like the rest: validated once, .env read
+# as the app reads it, and the app's Socket.IO async mode (app.py) is the same value.
+worker_class = _worker_class
 workers = 1
 bind = [f"127.0.0.1:{_port}"]  # AIOS_WEB_PORT or the guide's PORT; --bind wins
 timeout = _timeout  # GUNICORN_TIMEOUT; --timeout wins
@@ -74,6 +76,11 @@ def on_starting(server):
                  "one worker (Flask-SocketIO on eventlet: a client's requests must reach one "
                  "process, and gunicorn's workers have no sticky sessions); give -w 1, or run "
                  "more web processes behind a load balancer with sticky sessions")
+    if server.cfg.worker_class_str != worker_class:  # `--worker-class` (the design's command)
+        sys.exit(f"AI-OS: bad configuration\n  gunicorn --worker-class "
+                 f"{server.cfg.worker_class_str}, but AIOS_WEB_WORKER_CLASS is {worker_class}: "
+                 "Socket.IO's async mode follows AIOS_WEB_WORKER_CLASS (eventlet or gevent); "
+                 "set it to the worker class you give, or give none")
     warning = raise_open_files_limit(worker_connections)
     if warning:
         server.log.warning(warning)

@@ -9,7 +9,8 @@
 # AIOS_ENV_FILE: another env file; AIOS_RUN_DIR: redis's data (default .run); the ports:
 # AIOS_WEB_PORT (or the design guide's PORT; 8765), AIOS_SANDBOX_MANAGER_PORT (8000),
 # AIOS_FLOWER_PORT (5555), redis REDIS_URL's (6379); REDIS_MAXMEMORY: the maxmemory of the
-# redis it starts (none by default); AIOS_BUILD_IMAGES=0: do not (re)build the sandbox image.
+# redis it starts (none by default); AIOS_BUILD_IMAGES=0: do not (re)build the sandbox image;
+# AIOS_WEB_WORKER_CLASS: the web's gunicorn worker, eventlet (default) or gevent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
@@ -108,8 +109,12 @@ if [ -n "$start_redis" ]; then
 fi
 
 # A bad configuration stops here, with the services' own messages, not in a restart loop.
-(cd python-backend && "$BIN/python" -c 'from aios.settings import load_settings; load_settings()' \
-  && "$BIN/python" flowerconfig.py)
+# The web's worker class (AIOS_WEB_WORKER_CLASS: eventlet or gevent) as the settings read it,
+# .env files included: supervise.py gives it to gunicorn, whose gunicorn.conf.py checks it.
+AIOS_WEB_WORKER_CLASS=$(cd python-backend && "$BIN/python" -c \
+  'from aios.settings import load_settings; print(load_settings().web_worker_class)')
+export AIOS_WEB_WORKER_CLASS
+(cd python-backend && "$BIN/python" flowerconfig.py)
 
 if [ -z "$start_redis" ] && [ -n "${REDIS_MAXMEMORY:-}" ]; then
   say "REDIS_MAXMEMORY ($(where REDIS_MAXMEMORY)) sizes a redis-server make run starts; the" \

@@ -41,8 +41,10 @@ def commands(env, redis_port: str, redis_dir: str, as_root: bool | None = None) 
             "--port", port["AIOS_SANDBOX_MANAGER_PORT"]]),
         "worker": ("python-backend", [*python, f"{bin_}/celery", "-A", "app.celery", "worker",
                                       "--loglevel", "INFO"]),
-        # The design's command, on loopback; python-backend/gunicorn.conf.py adds the rest.
-        "web": ("python-backend", [f"{bin_}/gunicorn", "--worker-class", "eventlet", "-w", "1",
+        # The design's command, on loopback, with run.sh's AIOS_WEB_WORKER_CLASS (the
+        # settings'); python-backend/gunicorn.conf.py adds the rest.
+        "web": ("python-backend", [f"{bin_}/gunicorn", "--worker-class",
+                                   env.get("AIOS_WEB_WORKER_CLASS") or "eventlet", "-w", "1",
                                    "--bind", f"127.0.0.1:{port['AIOS_WEB_PORT']}", "app:app"]),
         # FLOWER_BASIC_AUTH from the environment, checked by python-backend/flowerconfig.py.
         "flower": ("python-backend", [f"{bin_}/celery", "-A", "app.celery", "flower",

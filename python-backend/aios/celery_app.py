@@ -9,6 +9,7 @@ from celery import Celery, bootsteps, shared_task, signals
 
 from . import worker_logs  # noqa: F401 - connects its signals: Celery's output as LOG_FORMAT says
 from .broker_patch import survive_a_full_redis
+from .metrics import worker as _worker_metrics  # noqa: F401 - connects its signals (exporter)
 from .resources import mcp_config, worker_resources
 from .settings import Settings
 from .tasks.broker import TaskMessages

@@ -13,14 +13,14 @@ if TYPE_CHECKING:  # for the types only: the services' modules load when they ar
     from .providers.cache import ChatCache
     from .providers.registry import ProviderSet
     from .sandbox.artifacts import ArtifactStore
-    from .sandbox.client import SandboxClient
+    from .sandbox.pool import SandboxPool
     from .settings import Settings
 
 
 class Deps(Protocol):
     settings: "Settings"
     redis: "redis.Redis"
-    sandbox: "SandboxClient"
+    sandbox: "SandboxPool"
     artifacts: "ArtifactStore"
     files: "FileReader"
     providers: "ProviderSet"

@@ -11,12 +11,13 @@ from .providers.registry import ProviderSet
 from .files.reader import FileReader, ReadLimits
 from .files.roots import FileRoots
 from .mcp.config import McpConfig, McpConfigError, load_config
+from .metrics import worker_metrics
 from .providers.transcription import Transcriber
 from .settings import ConfigurationError, Settings
 from .tasks.events import EventLog
 from .tasks.keys import SOCKETIO_CHANNEL
 from .tasks.runner import TaskRunner
-from .sandbox.client import SandboxClient
+from .sandbox.pool import SandboxPool
 from .tasks.store import TaskStore
 
 
@@ -74,9 +75,11 @@ class WorkerResources:
         return EventLog(self.redis, emit, self.settings.task_retention_s)
 
     @cached_property
-    def sandbox(self) -> SandboxClient:
-        return SandboxClient(self.settings.sandbox_manager_url,
-                             self.settings.sandbox_manager_token.get_secret_value())
+    def sandbox(self) -> SandboxPool:
+        settings = self.settings
+        return SandboxPool.of(settings.manager_urls,
+                              settings.sandbox_manager_token.get_secret_value(),
+                              settings.sandbox_rerun_lost_runs)
 
     @cached_property
     def artifacts(self):
@@ -111,11 +114,13 @@ class WorkerResources:
         from celery.exceptions import SoftTimeLimitExceeded
         settings = self.settings
         from .kinds import KINDS
+        metrics = worker_metrics()  # None unless the worker turned them on
         return TaskRunner(self.store, self.events, KINDS, self,
                           settings.heartbeat_interval_s, settings.task_max_attempts,
                           time_limit_errors=(SoftTimeLimitExceeded,),
                           lease_s=settings.heartbeat_ttl_s - settings.heartbeat_interval_s,
-                          max_log_bytes=settings.task_max_log_bytes)
+                          max_log_bytes=settings.task_max_log_bytes,
+                          on_end=metrics.task_ended if metrics else None)
 
 
 _per_process: dict[int, WorkerResources] = {}

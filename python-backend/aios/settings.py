@@ -2,6 +2,7 @@
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Literal, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -52,6 +53,13 @@ REFUSALS = {
 }
 
 
+def metrics_dir_default() -> str:
+    """In memory (tmpfs) where there is one: the pool children write their metrics to
+    mmap'd files, which on a disk would be written back, and wait on it under I/O load."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    return str(Path(base) / "aios-worker-metrics")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=(".env", "../.env"), extra="ignore",
                                       populate_by_name=True)
@@ -65,7 +73,14 @@ class Settings(BaseSettings):
     # above that carry no password. Natively scripts/run.sh puts it into REDIS_URL itself.
     redis_password: Optional[SecretStr] = Field(default=None, validation_alias="REDIS_PASSWORD")
     sandbox_manager_url: str = "http://127.0.0.1:8000"
+    # Several managers (one per Docker host), comma-separated; one token for all of them.
+    # Empty: SANDBOX_MANAGER_URL alone (see manager_urls)
+    sandbox_manager_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sandbox_manager_token: SecretStr = Field(min_length=16)
+    # A one-shot run without network whose manager died mid-run is run again elsewhere this
+    # many times, said in the task's log (its effects stayed in the lost sandbox); 0: never
+    sandbox_rerun_lost_runs: int = Field(validation_alias="AIOS_SANDBOX_RERUN_LOST_RUNS",
+                                         default=1, ge=0, le=3)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         validation_alias="AIOS_CORS_ORIGINS",
         default_factory=lambda: list(ELECTRON_ORIGINS))
@@ -77,6 +92,10 @@ class Settings(BaseSettings):
     # clients one web process holds at once (gunicorn's worker_connections, see gunicorn.conf.py)
     web_worker_connections: int = Field(validation_alias="AIOS_WEB_WORKER_CONNECTIONS",
                                         default=20000, ge=1)
+    # gunicorn's worker class for the web, and Flask-SocketIO's async mode with it: eventlet
+    # (the design's) or gevent (what gunicorn 26, without eventlet, keeps; gunicorn.conf.py)
+    web_worker_class: Literal["eventlet", "gevent"] = Field(
+        default="eventlet", validation_alias="AIOS_WEB_WORKER_CLASS")
     # How the services run: natively (make run) or under compose, whose command line and
     # published ports fix what the design guide's PORT and REDIS_MAXMEMORY would set
     deployment: Literal["native", "compose"] = Field(default="native",
@@ -202,6 +221,26 @@ class Settings(BaseSettings):
     approval_timeout_s: float = Field(validation_alias="AIOS_APPROVAL_TIMEOUT_S",
                                       default=120.0, gt=0, le=3600)
 
+    # Prometheus metrics (aios/metrics/): off stops the hooks, the web's /metrics and the
+    # worker's exporter. Every /metrics wants AIOS_METRICS_TOKEN as its bearer token (the API
+    # token when unset); the worker's exporter listens on AIOS_WORKER_METRICS_ADDR (loopback
+    # by default) at this port (0: no exporter), from files in a folder of its own under
+    # AIOS_WORKER_METRICS_DIR (prometheus_client's multiprocess mode, cleared at start)
+    metrics_enabled: bool = Field(validation_alias="AIOS_METRICS", default=True)
+    metrics_token: Optional[SecretStr] = Field(validation_alias="AIOS_METRICS_TOKEN",
+                                               default=None, min_length=16)
+    worker_metrics_addr: str = Field(validation_alias="AIOS_WORKER_METRICS_ADDR",
+                                     default="127.0.0.1")
+    worker_metrics_port: int = Field(validation_alias="AIOS_WORKER_METRICS_PORT", default=9808,
+                                     ge=0, le=65535)
+    worker_metrics_dir: str = Field(validation_alias="AIOS_WORKER_METRICS_DIR",
+                                    default_factory=lambda: metrics_dir_default())
+
+    @property
+    def scrape_token(self) -> str:
+        """The bearer token every /metrics of the web and worker wants."""
+        return (self.metrics_token or self.api_token).get_secret_value()
+
     @field_validator("tool_policy", mode="before")
     @classmethod
     def _policy_rules(cls, value):
@@ -294,8 +333,25 @@ class Settings(BaseSettings):
                              f"AIOS_FILE_ROOTS ({', '.join(self.file_roots)})")
         return self
 
+    @model_validator(mode="after")
+    def _one_list_of_managers(self) -> "Settings":
+        urls = [u.rstrip("/") for u in self.sandbox_manager_urls]
+        if len(set(urls)) != len(urls):
+            raise ValueError("SANDBOX_MANAGER_URLS lists a manager twice")
+        given = "sandbox_manager_url" in self.model_fields_set
+        if urls and given and self.sandbox_manager_url.rstrip("/") not in urls:
+            raise ValueError(f"SANDBOX_MANAGER_URL ({self.sandbox_manager_url}) is not one of "
+                             f"SANDBOX_MANAGER_URLS ({', '.join(urls)}): set one of them")
+        return self
+
+    @property
+    def manager_urls(self) -> list[str]:
+        """The sandbox managers: SANDBOX_MANAGER_URLS, else SANDBOX_MANAGER_URL alone."""
+        return ([u.rstrip("/") for u in self.sandbox_manager_urls]
+                or [self.sandbox_manager_url.rstrip("/")])
+
     @field_validator("cors_origins", "llm_fallback", "file_roots",
-                     "browse_allowlist", mode="before")
+                     "browse_allowlist", "sandbox_manager_urls", mode="before")
     @classmethod
     def _split_origins(cls, value):
         if isinstance(value, str):

@@ -6,11 +6,16 @@ is a proxy sidecar (the sandbox image running `aios.net.egress`, the browse tool
 guard and proxy: python-backend/aios/net), which reaches out through the default bridge and
 dials only what the guard allows. The sandbox's HTTP_PROXY/HTTPS_PROXY point at it, so
 pip, git, curl and urllib use it; traffic that ignores it has nowhere to go. Blocking
-(Docker calls): run it in a thread."""
+(Docker calls): run it in a thread.
+
+What a sandbox moved is counted when its egress ends: just before the proxy is removed, its
+outside interface's counters (Docker's stats; packet headers included) go to `on_bytes`."""
 
 import ipaddress
+import logging
 import time
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import docker
 import psutil
@@ -23,6 +28,10 @@ PROXY_PORT = 3128
 # anything else (Docker's `internal` alone still gives the host an address on the bridge).
 NETWORK_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 MiB = 1 << 20
+# The proxy's interface on SANDBOX_EGRESS_BRIDGE, its outside: the network it is created on
+# comes first; the sandbox's network is connected after it (eth1).
+OUTSIDE_INTERFACE = "eth0"
+log = logging.getLogger(__name__)
 
 
 class EgressUnavailable(RuntimeError):
@@ -34,6 +43,7 @@ class Route:
     network: str
     proxy_id: str
     proxy_url: str
+    kind: str = "sandbox"  # whose egress: "sandbox" or "browser" (the metric's label)
 
     def environment(self) -> dict[str, str]:
         proxy = {"HTTP_PROXY": self.proxy_url, "HTTPS_PROXY": self.proxy_url,
@@ -56,6 +66,8 @@ class Egress:
     def __init__(self, client: docker.DockerClient, settings: Settings):
         self.client = client
         self.settings = settings
+        # on_bytes(kind, sent, received): a proxy's outside traffic, once, at its removal
+        self.on_bytes: Optional[Callable[[str, int, int], None]] = None
 
     def proxy_command(self, max_bytes: int | None = None) -> list[str]:
         s = self.settings
@@ -88,7 +100,8 @@ class Egress:
             network.connect(proxy)  # after the bridge, which keeps the default route
             address = self._address(proxy_id, network.name)
             self._wait_listening(proxy)
-            return Route(network.name, proxy_id, f"http://{address}:{PROXY_PORT}")
+            kind = "browser" if labels.get("aios.kind") == "browser" else "sandbox"
+            return Route(network.name, proxy_id, f"http://{address}:{PROXY_PORT}", kind)
         except BaseException as exc:
             self.close_parts(network.name, proxy_id)
             if isinstance(exc, EgressUnavailable):
@@ -128,7 +141,25 @@ class Egress:
         raise EgressUnavailable("the egress proxy did not start in time")
 
     def close(self, route: Route) -> None:
+        self._count(route)
         self.close_parts(route.network, route.proxy_id)
+
+    def _count(self, route: Route) -> None:
+        """Report the proxy's outside bytes; a failed read counts nothing and never fails
+        the teardown. One call, usually ~10 ms; up to ~1 s when dockerd's stats collector
+        has just sampled (it samples once a second while anyone reads)."""
+        if self.on_bytes is None:
+            return
+        try:
+            stats = self.client.api.stats(route.proxy_id, stream=False, one_shot=True)
+            counted = outside_bytes(stats)
+            if counted is None:
+                log.info("egress proxy %s: no counters for %s, bytes not counted",
+                         route.proxy_id[:12], OUTSIDE_INTERFACE)
+                return
+            self.on_bytes(route.kind, *counted)
+        except Exception as exc:  # noqa: BLE001 - a metric must not fail a teardown
+            log.info("egress proxy %s: bytes not counted: %s", route.proxy_id[:12], exc)
 
     def close_parts(self, network: str, proxy_id: str | None) -> None:
         if proxy_id:
@@ -147,3 +178,16 @@ class Egress:
                 return
             except APIError:
                 time.sleep(0.05)
+
+
+def outside_bytes(stats: dict) -> Optional[tuple[int, int]]:
+    """(sent, received) on the proxy's outside interface, from Docker's container stats:
+    what it sends there is the sandbox's traffic out, what it receives, the answers. None
+    when the stats have no such interface (the proxy stopped: its counters are gone)."""
+    counters = (stats.get("networks") or {}).get(OUTSIDE_INTERFACE)
+    if not isinstance(counters, dict):
+        return None
+    sent, received = counters.get("tx_bytes"), counters.get("rx_bytes")
+    if not all(isinstance(n, int) and n >= 0 for n in (sent, received)):
+        return None
+    return sent, received

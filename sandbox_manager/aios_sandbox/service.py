@@ -11,6 +11,7 @@ from .browsers import BrowserService
 from .errors import AtCapacity, Conflict, EgressDisabled, Invalid, NotFound, TooLarge, Unavailable
 from .execution import RunnerRefused, SandboxLost, execute, request_reply
 from .limits import Limits
+from .metrics import ManagerMetrics
 from .paths import BadPath
 from .pool import WarmPool
 from .sandbox import HardeningViolation, Launcher, Sandbox, SandboxUnavailable
@@ -26,9 +27,12 @@ FILE_ERRORS = {"not_found": NotFound, "too_large": TooLarge, "bad_path": BadPath
 
 
 class SandboxService:
-    def __init__(self, launcher: Launcher, settings: Settings):
+    def __init__(self, launcher: Launcher, settings: Settings,
+                 metrics: Optional[ManagerMetrics] = None):
         self.launcher = launcher
         self.settings = settings
+        self.metrics = metrics or ManagerMetrics(settings.manager_name)
+        launcher.egress.on_bytes = self.metrics.egress_ended  # each proxy's, at its removal
         self.pool = WarmPool(launcher, settings.pool_size, settings.pool_max_age_s,
                              on_failure=self._note_failure)
         self.sessions: dict[str, Sandbox] = {}
@@ -126,6 +130,7 @@ class SandboxService:
         containers = await asyncio.to_thread(self.launcher.labelled, any_manager=True)
         gone = [c["Id"] for c in containers if stale(c["Labels"]) and c["Id"] not in known]
         await asyncio.gather(*(self.launcher.remove(c) for c in gone))
+        self.metrics.reaped.inc(len(gone))
         live |= {s.route.network for s in self.sessions.values() if s.route}
         await self._remove_networks(lambda net: stale(net["Labels"]) and net["Name"] not in live,
                                     any_manager=True)
@@ -150,25 +155,30 @@ class SandboxService:
                                  "operator enables it with SANDBOX_ALLOW_EGRESS=1")
 
     @asynccontextmanager
-    async def _run_slot(self):
+    async def _run_slot(self, mode: str):
         # Check and take in one step, with no await between them: the event loop runs
         # nothing else in between, so concurrent runs cannot all pass the check.
         if self.active_runs >= self.settings.max_active_runs:
             raise AtCapacity(f"{self.active_runs} runs in progress (the cap); retry shortly")
         self.active_runs += 1
+        started, ok = time.monotonic(), False
         try:
             yield
+            ok = True
         finally:
             self.active_runs -= 1
+            self.metrics.run_ended(mode, ok, time.monotonic() - started)
 
     async def run_once(self, request: dict, limits: Limits, owner: str,
                        network: str = "none") -> AsyncIterator:
         """STARTED once a sandbox is ready, output chunks, then the result.
         The container is destroyed whatever happens."""
         self._ensure_serving(network)
-        async with self._run_slot():
+        async with self._run_slot("oneshot"):
             pooled = limits == self.settings.defaults and network == "none"
             sandbox = self.pool.take() if pooled else None
+            if pooled and self.pool.size:
+                self.metrics.pool_take(hit=sandbox is not None)
             if sandbox is None:
                 sandbox = await self._launch(limits, "oneshot", owner, limits.timeout_s + 60,
                                              network)
@@ -271,7 +281,7 @@ class SandboxService:
                    network: Optional[bool] = None) -> AsyncIterator:
         """Like run_once, in a session sandbox; a sandbox that stops answering is destroyed.
         network: whether an egress sandbox is attached to its proxy for this exec."""
-        async with self._run_slot(), self._using(sandbox_id) as sandbox:
+        async with self._run_slot("exec"), self._using(sandbox_id) as sandbox:
             if network and sandbox.route is None:
                 raise Invalid("this sandbox has no network: create it with "
                               "\"network\": \"egress\" to give an exec the network")

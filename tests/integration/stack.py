@@ -66,7 +66,9 @@ def backend_env(redis_url: str, manager, **extra) -> dict:
                SANDBOX_MANAGER_URL=manager.url, SANDBOX_MANAGER_TOKEN=manager.token,
                PYTHONPATH=str(BACKEND), AIOS_WATCHDOG_INTERVAL_S="1",
                AIOS_HEARTBEAT_INTERVAL_S="1", AIOS_HEARTBEAT_TTL_S="4",
-               AIOS_WORKER_GRACE_S="3")  # a worker stopped mid-task hands it back soon
+               AIOS_WORKER_GRACE_S="3",  # a worker stopped mid-task hands it back soon
+               # its metrics exporter on a port of its own, not 9808: other stacks run here
+               AIOS_WORKER_METRICS_PORT=str(free_port()))
     env.update({k.upper() if k.isupper() else f"AIOS_{k.upper()}": str(v)
                 for k, v in extra.items()})
     return env

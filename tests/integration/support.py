@@ -75,7 +75,9 @@ class Manager:
 
 
 def start_manager(docker_client, **env) -> Manager:
-    port, token = free_port(), "it-token-" + secrets.token_hex(12)
+    # port and token given: a manager started again where it was (tests of a restart)
+    port = env.pop("port", None) or free_port()
+    token = env.pop("token", None) or "it-token-" + secrets.token_hex(12)
     name = env.pop("name", None) or "it-" + secrets.token_hex(4)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"aios-manager-{name}-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
@@ -92,7 +94,9 @@ def start_manager(docker_client, **env) -> Manager:
             cwd=tempfile.mkdtemp(prefix="aios-manager-"), env=environment, stdout=out,
             stderr=subprocess.STDOUT)
     manager = Manager(f"http://127.0.0.1:{port}", token, name, proc, log, docker_client)
-    deadline = time.monotonic() + 30
+    # Its start runs a probe container: half a minute and more while several test processes
+    # start their managers at once on a busy machine.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"manager exited at start:\n{log.read_text()}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .support import exec_in, run, tiny_wheel
 
@@ -44,6 +45,7 @@ def internet(gateway, tmp_path_factory):
         f'<html><body><a href="{wheel.name}">{wheel.name}</a></body></html>')
     _git_repository(root / "repo.git")
     (root / "big.bin").write_bytes(b"x" * (2 * BUDGET))
+    (root / "metered.bin").write_bytes(b"m" * METERED)
     server = serve(root, gateway)
     yield f"{gateway}:{server.server_port}"
     server.shutdown()
@@ -51,6 +53,7 @@ def internet(gateway, tmp_path_factory):
 
 
 BUDGET = 400_000  # bytes each egress sandbox may move: more than any test but the cap's
+METERED = 150_000  # the download whose bytes the manager's metrics must show
 
 
 def _git_repository(bare: Path) -> None:
@@ -158,6 +161,31 @@ def test_a_one_shot_egress_run_and_its_cleanup(egress_manager, internet, docker_
     assert httpx.get(egress_manager.url + "/health", timeout=1).status_code == 200
     egress_manager.wait_for(lambda: egress_manager.containers(**{"aios.kind": "egress-proxy"})
                             == [], what="the run's proxy to go")
+
+
+def egress_bytes(api) -> dict[str, float]:
+    """The manager's aios_sandbox_egress_bytes_total of code sandboxes, by direction."""
+    found = {"sent": 0.0, "received": 0.0}
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "aios_sandbox_egress_bytes_total" \
+                    and sample.labels["kind"] == "sandbox":
+                found[sample.labels["direction"]] = sample.value
+    return found
+
+
+def test_the_bytes_of_an_egress_run_are_counted_when_it_ends(egress_manager, internet):
+    api = egress_manager.client()
+    before = egress_bytes(api)
+    got = run(api, f"curl -sS -o m.bin http://{internet}/metered.bin; wc -c < m.bin",
+              language="bash", network="egress", timeout_s=30)
+    assert got["stdout"] == f"{METERED}\n", got
+    egress_manager.wait_for(lambda: egress_bytes(api)["received"] > before["received"],
+                            what="the run's egress to be counted")
+    after = egress_bytes(api)
+    received, sent = (after[d] - before[d] for d in ("received", "sent"))
+    assert received >= METERED, "the download, as the proxy received it from outside"
+    assert 0 < sent < METERED, "the request and acknowledgements out, not the download"
 
 
 def test_egress_sandboxes_are_still_hardened_and_see_only_their_proxy(egress_session):

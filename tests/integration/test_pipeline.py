@@ -1,5 +1,6 @@
-"""The task pipeline end to end: REST and Socket.IO on gunicorn+eventlet, real Celery
-workers, real redis-server, the real sandbox manager on dockerd."""
+"""The task pipeline end to end: REST and Socket.IO on gunicorn+eventlet and on gunicorn+gevent
+(every test runs under each worker class), real Celery workers, real redis-server, the real
+sandbox manager on dockerd."""
 
 import asyncio
 import base64
@@ -23,6 +24,31 @@ from .stack import (TaskListener, raw_socketio, rest_client, wait_for_task, wait
                     websocket_url)
 
 COUNTING = "import time\nfor i in range({n}):\n    print(i, flush=True)\n    time.sleep({pause})"
+
+
+@pytest.fixture(scope="module", params=["eventlet", "gevent"])
+def web_worker_class(request) -> str:
+    """AIOS_WEB_WORKER_CLASS of every web this module starts: pytest runs the module's tests
+    under one class, then the other, so one web server of each is up at a time."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def web(web, web_worker_class, stack_env):
+    """The session's eventlet web, or one gevent web for this module's gevent run."""
+    if web_worker_class == "eventlet":
+        yield web
+        return
+    from .stack import start_web
+    service = start_web(dict(stack_env, AIOS_WEB_WORKER_CLASS=web_worker_class), "web-gevent")
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def own_stack(own_stack, web_worker_class):
+    own_stack.environment["AIOS_WEB_WORKER_CLASS"] = web_worker_class
+    return own_stack
 
 
 def submit(rest, kind, task_input, **extra) -> str:
@@ -315,7 +341,7 @@ def test_redis_restart_loses_no_accepted_task(own_stack):
 
 def test_web_processes_share_the_message_queue(web, stack_env):
     from .stack import start_web
-    other = start_web(stack_env, "web-b")
+    other = start_web(stack_env, "web-b")  # eventlet: under gevent, a mixed pair (a migration)
     try:
         listener = TaskListener(web.url).connect()
         with rest_client(other) as rest_b:
@@ -504,7 +530,7 @@ def test_a_websocket_without_a_valid_token_is_closed_after_the_connect_deadline(
 # --- chat --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def fake_openai():
+def fake_openai(web_worker_class):  # one per worker class: each run counts its own calls
     from ..fakes.llm_server import FakeLLM
     server = FakeLLM().start()
     yield server

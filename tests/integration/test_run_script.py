@@ -411,6 +411,22 @@ def test_run_stops_everything_on_sigterm_promptly_even_with_a_restart_due(run_sc
     print(f"stopped in {elapsed:.1f} s")
 
 
+@RUN_TIMEOUT
+def test_run_starts_as_quietly_under_gevent(tmp_path):
+    """AIOS_WEB_WORKER_CLASS=gevent: run.sh hands it to gunicorn, and the start is as quiet as
+    eventlet's (above)."""
+    run = RunScript(tmp_path, AIOS_WEB_WORKER_CLASS="gevent")
+    try:
+        run.wait_healthy()
+        output = run.output()
+        web = _cmdline(run.service_pid("gunicorn"))
+    finally:
+        run.cleanup()
+    assert "Using worker: gevent" in output and "--worker-class gevent" in web, output
+    assert "Traceback" not in output, output
+    assert unactionable_warnings(output) == [], output
+
+
 def test_run_refuses_a_malformed_flower_basic_auth_before_starting_anything(tmp_path):
     run = RunScript(tmp_path, FLOWER_BASIC_AUTH="admin:short")  # the environment wins
     try:

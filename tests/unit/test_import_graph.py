@@ -12,14 +12,14 @@ BACKEND = Path(__file__).resolve().parents[2] / "python-backend"
 # layer and those below.
 LAYERS = [
     ["aios.settings", "aios.netutil", "aios.open_files", "aios.broker_patch", "aios.net",
-     "aios.files", "aios.approvals.policy"],
+     "aios.files", "aios.approvals.policy", "aios.metrics"],
     ["aios.tasks", "aios.providers", "aios.sandbox", "aios.approvals", "aios.logs"],
     ["aios.deps", "aios.tools", "aios.mcp"],
     ["aios.agent"],
     ["aios.kinds"],
-    ["aios.resources", "aios.celery_app", "aios.worker_logs"],
-    ["aios.web", "aios.cli", "aios.cli_api", "aios.cli_files", "aios.cli_approvals",
-     "aios.mcp.server", "aios.__main__", "aios"],
+    ["aios.resources", "aios.celery_app", "aios.worker_logs", "aios.metrics.worker"],
+    ["aios.web", "aios.metrics.web", "aios.cli", "aios.cli_api", "aios.cli_files",
+     "aios.cli_approvals", "aios.mcp.server", "aios.__main__", "aios"],
 ]
 # The pipeline runs what it is handed: it imports no kind, model, tool, file or sandbox code
 PIPELINE = "aios.tasks"

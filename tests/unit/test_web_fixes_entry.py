@@ -84,6 +84,36 @@ def test_the_web_path_installs_every_fix(tmp_path):
     assert found["celery_is_the_webs"]
 
 
+def test_the_gevent_web_path_installs_its_fixes_and_imports_no_eventlet(tmp_path):
+    found = resolve(tmp_path, """
+        import json, os, sys
+        from gevent import monkey
+        monkey.patch_all()  # what gunicorn's gevent worker does before it loads the app
+        os.environ["AIOS_WEB_WORKER_CLASS"] = "gevent"
+        from gunicorn.util import import_app
+
+        web = import_app("app:app")
+        from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+        from aios.web import socketio
+        from aios.web import server_fixes
+        eio = socketio.server.eio
+        websocket = eio._async["websocket"](lambda ws: None, eio)
+        print(json.dumps({
+            "installed": server_fixes.installed,
+            "async_mode": socketio.server.async_mode,
+            "simple_websocket": isinstance(websocket, SimpleWebSocketWSGI),
+            "bound": websocket.server_args.get("max_message_size"),
+            "buffer": eio.max_http_buffer_size,
+            "lean": type(web.wsgi_app).__name__,
+            "eventlet": sorted(m for m in sys.modules if m.split(".")[0] == "eventlet")}))
+        """)
+    assert found["installed"] == ["lean_websocket", "simple_websocket_bound", "connect_deadline"]
+    assert found["async_mode"] == "gevent" and found["simple_websocket"]
+    assert found["bound"] == found["buffer"] > 0  # AIOS_MAX_REQUEST_BYTES
+    assert found["lean"] == "LeanWebSocket"
+    assert found["eventlet"] == []
+
+
 def test_an_unknown_name_is_an_attribute_error(tmp_path):
     found = resolve(tmp_path, """
         import json, sys

@@ -1,7 +1,8 @@
 """The upstream internals that aios/web/server_fixes.py and GatedRedisManager rely on, checked
-through the installed eventlet, python-engineio and python-socketio themselves: an upgrade that
-moves one of them fails here, not in production."""
+through the installed eventlet, simple-websocket (gevent's WebSocket), python-engineio and
+python-socketio themselves: an upgrade that moves one of them fails here, not in production."""
 
+import base64
 import os
 import socket
 import struct
@@ -62,6 +63,69 @@ def test_lean_websocket_hands_the_socket_over_and_hides_the_compression_offer():
     assert "gunicorn.socket" not in seen and "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen
     app({"PATH_INFO": "/api/tasks", "gunicorn.socket": sock}, None)  # plain HTTP: untouched
     assert seen["gunicorn.socket"] is sock
+
+
+def test_lean_websocket_under_gevent_holds_the_socket_aside_for_simple_websocket():
+    from aios.web.server_fixes import HELD_SOCKET, LeanWebSocket
+    seen = {}
+    app = LeanWebSocket(lambda environ, start_response: seen.update(environ) or [], "gevent")
+    sock = object()
+    app({"HTTP_UPGRADE": "websocket", "gunicorn.socket": sock,
+         "HTTP_SEC_WEBSOCKET_EXTENSIONS": "permessage-deflate"}, None)
+    # engine.io's middleware defines its Input class only where it sees gunicorn.socket
+    assert seen[HELD_SOCKET] is sock and "eventlet.input" not in seen
+    assert "gunicorn.socket" not in seen and "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen
+
+
+@pytest.fixture
+def simple_websocket_pair():
+    """simple-websocket's server (what engine.io's gevent driver runs; here on threads) on one
+    end of a socket pair as under gunicorn, the client's end, and the handshake's answer."""
+    import simple_websocket
+    made = []
+
+    def make(max_message_size=None, extensions=None):
+        server, client = socket.socketpair()
+        client.settimeout(5)
+        made.extend([server, client])
+        environ = {"gunicorn.socket": server, "HTTP_HOST": "127.0.0.1",
+                   "HTTP_UPGRADE": "websocket", "HTTP_CONNECTION": "Upgrade",
+                   "HTTP_SEC_WEBSOCKET_VERSION": "13",
+                   "HTTP_SEC_WEBSOCKET_KEY": base64.b64encode(os.urandom(16)).decode()}
+        if extensions:
+            environ["HTTP_SEC_WEBSOCKET_EXTENSIONS"] = extensions
+        ws = simple_websocket.Server(environ, max_message_size=max_message_size)
+        assert ws.mode == "gunicorn"  # it then ends the request: gunicorn writes nothing more
+        return ws, client, client.recv(4096)
+    yield make
+    for sock in made:
+        sock.close()
+
+
+def test_simple_websocket_accepts_compression_when_offered_so_the_offer_is_hidden(
+        simple_websocket_pair):
+    _, _, offered = simple_websocket_pair(extensions="permessage-deflate")
+    _, _, plain = simple_websocket_pair()
+    assert b" 101 " in offered and b"permessage-deflate" in offered.lower()
+    assert b" 101 " in plain and b"permessage-deflate" not in plain.lower()
+
+
+def test_simple_websocket_gathers_a_message_without_limit_unless_given_the_bound(
+        simple_websocket_pair):
+    import simple_websocket
+    message = client_frame(1, b"abcdef", final=False) + client_frame(0, b"ghijkl", True)
+    unbounded, client, _ = simple_websocket_pair()  # engine.io's gevent driver gives none
+    client.sendall(message)
+    assert unbounded.receive(timeout=5) == "abcdefghijkl"
+    bounded, client, _ = simple_websocket_pair(max_message_size=10)  # server_fixes gives it
+    client.sendall(message)
+    close = client.recv(64)
+    assert close[0] == 0x88 and struct.unpack("!H", close[2:4])[0] == 1009
+    try:  # None or ConnectionClosed, as its reader thread ends: engine.io's wait() gives None
+        refused = bounded.receive(timeout=5)
+    except simple_websocket.ConnectionClosed:
+        refused = None
+    assert refused is None and not bounded.connected
 
 
 def test_the_connect_deadline_wraps_python_socketios_own_connect_handler():

@@ -31,7 +31,7 @@ def resolved(output: str) -> dict:
             (line.partition("=") for line in output.splitlines()) if value}
 
 
-def test_the_file_sets_the_eventlet_worker_and_many_connections(tmp_path):
+def test_the_file_sets_the_eventlet_worker_by_default_and_many_connections(tmp_path):
     done = gunicorn_config(tmp_path)
     assert done.returncode == 0, done.stderr
     config = resolved(done.stdout)
@@ -51,8 +51,33 @@ def test_worker_connections_come_from_the_settings_and_flags_win(tmp_path):
     assert flagged["bind"] == "['0.0.0.0:9999']"
 
 
+def test_the_worker_class_comes_from_the_settings(tmp_path):
+    done = gunicorn_config(tmp_path, AIOS_WEB_WORKER_CLASS="gevent")
+    assert done.returncode == 0, done.stderr
+    config = resolved(done.stdout)
+    assert config["worker_class"] == "gevent"
+    assert config["workers"] == "1" and config["worker_connections"] == "20000"
+
+
+def test_a_worker_class_flag_that_disagrees_with_the_setting_is_refused_before_binding(
+        tmp_path):
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("AIOS_", "SANDBOX_", "REDIS_", "CELERY_"))}
+    environment.update(REQUIRED, PYTHONPATH=str(BACKEND))  # AIOS_WEB_WORKER_CLASS: eventlet
+    done = subprocess.run([str(GUNICORN), "-c", str(BACKEND / "gunicorn.conf.py"),
+                           "--worker-class", "gevent", "--bind", "127.0.0.1:0", "app:app"],
+                          env=environment, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert ("gunicorn --worker-class gevent, but AIOS_WEB_WORKER_CLASS is eventlet"
+            in done.stderr), done.stderr
+    assert "Booting worker" not in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("env, named", [({"AIOS_WEB_WORKER_CONNECTIONS": "0"},
                                          "AIOS_WEB_WORKER_CONNECTIONS"),
+                                        ({"AIOS_WEB_WORKER_CLASS": "sync"},
+                                         "AIOS_WEB_WORKER_CLASS"),
                                         ({"AIOS_API_TOKEN": "short"}, "AIOS_API_TOKEN")])
 def test_a_bad_setting_stops_the_master_naming_it(tmp_path, env, named):
     done = gunicorn_config(tmp_path, **env)

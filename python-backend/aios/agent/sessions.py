@@ -40,6 +40,7 @@ class AgentSessions:
         self.max_bytes = max_bytes
         self._release = client.register_script(RELEASE)
         self._acquire = client.register_script(ACQUIRE)
+        self._forget = client.register_script(RELEASE)  # the same compare-and-delete
 
     def load(self, session_id: str) -> list[dict]:
         raw = self.redis.get(PREFIX + session_id)
@@ -83,6 +84,11 @@ class AgentSessions:
 
     def keep(self, session_id: str, kind: str, resource_id: str) -> None:
         self.redis.set(PREFIX + session_id + ":" + kind, resource_id, ex=self.ttl_s)
+
+    def forget(self, session_id: str, kind: str, resource_id: str) -> None:
+        """Drops the kept id if it is still this one (its host is gone: the next run makes
+        a new one elsewhere)."""
+        self._forget(keys=[PREFIX + session_id + ":" + kind], args=[resource_id])
 
     def listing(self, limit: int = 100) -> list[dict]:
         """The newest sessions first: {session_id, title, turns, updated_at, sandbox_id,

@@ -38,7 +38,9 @@ def run(ctx: RunContext, task_input: dict, deps: Deps) -> dict:
     try:
         result = waiting_for_capacity(
             lambda: deps.sandbox.run(body, output, owner=f"task:{ctx.task_id}",
-                                     register_close=ctx.on_cancel), ctx.emit, ctx.pause)
+                                     register_close=ctx.on_cancel,
+                                     on_note=lambda text: ctx.emit("log", {"text": text})),
+            ctx.emit, ctx.pause)
     except SandboxError as exc:
         raise failed(ctx, exc, exc.code) from exc
     publish_outputs(ctx, result, deps.artifacts)

@@ -5,6 +5,7 @@ interrupts it) or a cancel does; a `log` event says that the task waits."""
 import time
 from typing import Callable, TypeVar
 
+from ..metrics import capacity_waited
 from .client import SandboxError
 
 T = TypeVar("T")
@@ -16,10 +17,13 @@ def waiting_for_capacity(call: Callable[[], T], emit: Callable[[str, dict], None
                          pause: Callable[[float], bool]) -> T:
     """call(), again and again while the sandbox manager is busy. pause(s) -> True when the
     task was cancelled meanwhile: the last error is raised then."""
-    said_at, tries = None, 0
+    said_at, tries, began = None, 0, time.monotonic()
     while True:
         try:
-            return call()
+            result = call()
+            if tries:
+                capacity_waited(time.monotonic() - began)
+            return result
         except SandboxError as exc:
             if not exc.busy:
                 raise

@@ -15,11 +15,13 @@ FEATURES_TTL_S = 60.0
 
 class SandboxError(RuntimeError):
     def __init__(self, code: str, message: str, retry_after_s: Optional[float] = None,
-                 refused: bool = True):
+                 refused: bool = True, host_failed: bool = False):
         super().__init__(message)
         self.code = code
         self.retry_after_s = retry_after_s  # the manager's Retry-After, when it sent one
         self.refused = refused  # the request was refused as a whole: nothing of it ran
+        # the manager could not be reached or failed as a server (5xx): it may be down
+        self.host_failed = host_failed
 
     @property
     def busy(self) -> bool:
@@ -65,6 +67,18 @@ class SandboxClient:
     def reset(self, sandbox_id: str) -> None:
         self._call("POST", f"/v1/sandboxes/{sandbox_id}/reset", 200)
 
+    def health(self, timeout_s: float) -> tuple[int, Optional[dict], str]:
+        """The manager's /health: (status, body, error); status 0 when it did not answer."""
+        try:
+            response = self.http.get("/health", timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            return 0, None, f"{type(exc).__name__}: {exc}"[:300]
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body if isinstance(body, dict) else None, ""
+
     def egress_allowed(self) -> bool:
         """Whether the manager lets sandboxes ask for the network (asked once a minute)."""
         now = time.monotonic()
@@ -82,7 +96,7 @@ class SandboxClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+            raise unreachable(exc, refused=isinstance(exc, NOT_SENT)) from exc
         if response.status_code not in (expected if isinstance(expected, tuple) else (expected,)):
             raise _error_of(response)
         return response
@@ -120,13 +134,13 @@ class SandboxClient:
         try:
             response = self.http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+            raise unreachable(exc, refused=isinstance(exc, NOT_SENT)) from exc
         try:
             if register_close:
                 register_close(lambda: shut_down(response))
             response.read()
         except httpx.HTTPError as exc:
-            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
+            raise unreachable(exc, refused=False) from exc
         finally:
             response.close()
         if response.status_code != 200:
@@ -140,6 +154,9 @@ class SandboxClient:
         self._call("DELETE", f"/v1/browsers/{browser_id}", (204, 404))
 
     def _streamed(self, path: str, body: dict, on_output: OnOutput, register_close) -> dict:
+        # The manager answers with its headers once the sandbox is ready and runs the code
+        # only then: a connection lost before them lost nothing that ran.
+        response = None
         try:
             with self.http.stream("POST", path, params={"stream": "true"},
                                   json=body) as response:
@@ -158,20 +175,32 @@ class SandboxClient:
                         raise SandboxError(event["error"]["code"], event["error"]["message"],
                                            refused=False)
         except httpx.HTTPError as exc:
-            raise SandboxError("sandbox_unreachable", f"sandbox manager: {exc}") from exc
-        raise SandboxError("sandbox_lost", "the sandbox manager ended the stream without a result")
+            raise unreachable(exc, refused=response is None) from exc
+        raise SandboxError("sandbox_lost", "the sandbox manager ended the stream without a result",
+                           refused=False, host_failed=True)
 
     def close(self) -> None:
         self.http.close()
 
 
+# Failures that show the request never reached the manager
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def unreachable(exc: httpx.HTTPError, refused: bool) -> SandboxError:
+    return SandboxError("sandbox_unreachable", f"sandbox manager: {exc}", refused=refused,
+                        host_failed=True)
+
+
 def _error_of(response: httpx.Response) -> SandboxError:
     retry_after = response.headers.get("retry-after", "")
     wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
+    failed = response.status_code >= 500 and response.status_code != 503  # 503: its own "busy"
     try:
         error = response.json()["error"]
-        return SandboxError(error["code"], f"sandbox manager: {error['message']}", wait)
+        return SandboxError(error["code"], f"sandbox manager: {error['message']}", wait,
+                            host_failed=failed)
     except (ValueError, KeyError, TypeError):
         return SandboxError("sandbox_error", f"sandbox manager answered {response.status_code}",
-                            wait)
+                            wait, host_failed=response.status_code >= 500)
 

@@ -23,7 +23,7 @@ class TaskRunner:
     def __init__(self, store: TaskStore, events: EventLog, kinds: Kinds, deps: object,
                  heartbeat_interval_s: float, max_attempts: int = 3,
                  time_limit_errors: tuple[type[BaseException], ...] = (),
-                 lease_s: float = 6.0, max_log_bytes: int = 8 << 20):
+                 lease_s: float = 6.0, max_log_bytes: int = 8 << 20, on_end=None):
         self.message_for = None  # task id -> its Celery message, for a hand-back
         self.store = store
         self.events = events
@@ -34,6 +34,8 @@ class TaskRunner:
         self.max_log_bytes = max_log_bytes
         self.worker = f"{socket.gethostname()}:{threading.get_native_id()}"
         self.watcher = Watcher(store, self.worker, heartbeat_interval_s, lease_s)
+        # on_end(kind, outcome, attempt, seconds) after each attempt run (the metrics)
+        self.on_end = on_end
 
     def execute(self, task_id: str, message_for=None) -> str:
         """Runs the task unless another delivery already did or does; returns what happened.
@@ -67,8 +69,10 @@ class TaskRunner:
             outcome = self._outcome(ctx, kind, task_input)
         finally:
             self.watcher.remove(ctx)
-        log.info("task %s (%s) %s in %.3f s", task_id, kind, outcome,
-                 time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        log.info("task %s (%s) %s in %.3f s", task_id, kind, outcome, elapsed)
+        if self.on_end:
+            self.on_end(kind, outcome, attempt, elapsed)
         return outcome
 
     def _claim(self, task_id: str, running: dict):

@@ -7,6 +7,7 @@ from ..deps import Deps
 from ..sandbox.capacity import waiting_for_capacity
 from ..sandbox.client import BrowserActionError, SandboxError
 from .base import ToolContext, ToolError
+from .sandbox import HOST_GONE
 
 BROWSER = "browser.id"  # its id in the run's tool state
 NOTE = "browser.note"  # what the model is told once about it
@@ -43,7 +44,19 @@ class RunBrowser:
         except SandboxError as exc:
             if exc.code == "not_found":  # removed under us (idle, reaped): start over once
                 ctx.state.pop(BROWSER, None)
-            raise ToolError(f"the browser failed: {exc}") from exc
+            raise ToolError(f"the browser failed: {exc}{self._lost(ctx, exc)}") from exc
+
+    def _lost(self, ctx: ToolContext, exc: SandboxError) -> str:
+        """Its host is gone: the run and the conversation forget it (the next action starts
+        a browser on another host)."""
+        if exc.code != HOST_GONE:
+            return ""
+        browser_id = ctx.state.pop(BROWSER, None) or (
+            self.sessions.kept(ctx.session_id, "browser") if ctx.session_id else None)
+        if ctx.session_id and browser_id:
+            self.sessions.forget(ctx.session_id, "browser", browser_id)
+        return ("; its tabs and logins are out of reach: the next action starts a new "
+                "browser on another host")
 
     def _new(self, ctx: ToolContext, replaced: bool) -> str:
         owner, ttl_s, idle_s = (f"task:{ctx.task_id}", self.run_ttl_s, None) \

@@ -65,7 +65,7 @@ class RunCode:
                 sandbox_id, body, lambda stream, text: ctx.emit(stream, {"text": text}),
                 register_close=ctx.on_cancel), ctx.emit, ctx.wait)
         except SandboxError as exc:
-            raise ToolError(f"the sandbox failed: {exc}") from exc
+            raise ToolError(f"the sandbox failed: {exc}{self.run_sandbox.lost(ctx, exc)}") from exc
         published = publish_outputs(ctx, result, self.artifacts)
         ctx.state.setdefault(ARTIFACTS, []).extend(p.artifact for p in published)
         images = [image_part(p.artifact["name"], p.artifact["mime"], p.data)

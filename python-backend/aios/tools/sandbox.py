@@ -9,6 +9,9 @@ from .base import ToolContext, ToolError
 
 SANDBOX = "sandbox.id"  # its id in the run's tool state
 NOTE = "sandbox.note"  # what the model is told once about it
+HOST_GONE = "sandbox_host_unavailable"  # SandboxPool's code: the manager holding it is down
+GONE_NOTE = ("; its files and variables are out of reach: the next call starts a new "
+             "sandbox on another host")
 
 
 class RunSandbox:
@@ -26,11 +29,29 @@ class RunSandbox:
         """The run's sandbox: the conversation's if it still exists, else a new one."""
         if SANDBOX not in ctx.state:
             kept = self.sessions.sandbox(ctx.session_id) if ctx.session_id else None
-            if kept and self.client.exists(kept):
+            if kept and self._exists(ctx, kept):
                 ctx.state[SANDBOX] = kept
             else:
                 ctx.state[SANDBOX] = self._new(ctx, replaced=bool(kept))
         return ctx.state[SANDBOX]
+
+    def _exists(self, ctx: ToolContext, kept: str) -> bool:
+        try:
+            return self.client.exists(kept)
+        except SandboxError as exc:
+            self.lost(ctx, exc, kept)
+            raise
+
+    def lost(self, ctx: ToolContext, exc: SandboxError, sandbox_id: str = "") -> str:
+        """When exc says the sandbox's host is gone: the run and the conversation forget it
+        (new work goes to another host), and the words the model is told."""
+        if exc.code != HOST_GONE:
+            return ""
+        sandbox_id = sandbox_id or ctx.state.pop(SANDBOX, "")
+        ctx.state.pop(SANDBOX, None)
+        if ctx.session_id and sandbox_id:
+            self.sessions.forget(ctx.session_id, "sandbox", sandbox_id)
+        return GONE_NOTE
 
     def _new(self, ctx: ToolContext, replaced: bool) -> str:
         network = "egress" if self.network else "none"
@@ -57,5 +78,6 @@ class RunSandbox:
             for file in files:
                 self.client.put_file(sandbox_id, file.name, file.data)
         except SandboxError as exc:
-            raise ToolError(f"the files could not be copied into the sandbox: {exc}") from exc
+            raise ToolError(f"the files could not be copied into the sandbox: {exc}"
+                            f"{self.lost(ctx, exc)}") from exc
         return sandbox_id

@@ -10,6 +10,7 @@ from flask_socketio import SocketIO
 from ..agent.sessions import AgentSessions
 from ..celery_app import RUN_TASK, create_celery
 from ..kinds import KINDS
+from ..metrics import web as web_metrics
 from ..resources import file_reader, mcp_config, redis_client
 from ..settings import Settings, load_settings
 from ..sandbox.artifacts import ArtifactStore
@@ -17,7 +18,7 @@ from ..tasks.broker import TaskMessages
 from ..tasks.events import EventLog
 from ..tasks.keys import SOCKETIO_CHANNEL
 from ..tasks.pressure import RedisPressure
-from ..sandbox.client import SandboxClient
+from ..sandbox.pool import SandboxPool
 from ..tasks.service import TaskService
 from ..tasks.store import TaskStore
 from .gate import SubscriptionGate
@@ -79,12 +80,12 @@ def create_app(settings: Optional[Settings] = None, *, async_mode: str = "eventl
         settings=settings, celery=celery, redis=redis, tasks=tasks,
         artifacts=ArtifactStore(settings.artifact_dir, settings.task_retention_s),
         sessions=AgentSessions(redis, settings.agent_session_ttl_s),
-        sandbox=SandboxClient(settings.sandbox_manager_url,
-                              settings.sandbox_manager_token.get_secret_value()),
+        sandbox=SandboxPool.of(settings.manager_urls,
+                               settings.sandbox_manager_token.get_secret_value()),
         gate=gate, mcp_servers=mcp_servers).attach(app)
+    manager = GatedRedisManager(settings.redis_url, gate, channel=SOCKETIO_CHANNEL)
     socketio.init_app(
-        app, async_mode=async_mode,
-        client_manager=GatedRedisManager(settings.redis_url, gate, channel=SOCKETIO_CHANNEL),
+        app, async_mode=async_mode, client_manager=manager,
         cors_allowed_origins=origin_check(settings.cors_origins), manage_session=False,
         max_http_buffer_size=settings.max_request_bytes,
         logger=False, engineio_logger=False)
@@ -96,4 +97,5 @@ def create_app(settings: Optional[Settings] = None, *, async_mode: str = "eventl
     app.register_blueprint(sessions_api.bp)
     app.register_blueprint(console.bp)
     errors.register(app)
+    web_metrics.install(app, settings, tasks, manager, socketio)
     return app

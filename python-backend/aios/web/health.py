@@ -2,8 +2,8 @@
 
 import threading
 import time
+from typing import Optional
 
-import httpx
 from flask import Blueprint, current_app, jsonify
 
 from ..tasks.keys import WORKERS
@@ -39,11 +39,40 @@ def check_workers(app) -> dict:
 
 
 def check_sandbox(app) -> dict:
-    url = web_state(app).settings.sandbox_manager_url
-    response = httpx.get(url + "/health", timeout=0.7)
-    if response.status_code != 200:
-        return {"ok": False, "error": f"sandbox manager answered {response.status_code}"}
-    return {"ok": True}
+    """Every manager side by side; ok while at least one is healthy (work goes there), each
+    down one named."""
+    clients = web_state(app).sandbox.clients
+    answers = ask_each(clients) if len(clients) > 1 else {
+        key: client.health(0.7) for key, client in clients.items()}  # a lone one: from here
+    managers = [manager_health(key, *answers.get(key, (0, None, "no answer in time")))
+                for key in clients]
+    down = [m for m in managers if not m["ok"]]
+    check = {"ok": len(down) < len(managers), "managers": managers}
+    if down:  # all down: the check's error; some: named, the check still ok
+        check["error" if len(down) == len(managers) else "degraded"] = "; ".join(
+            f"{m['key']}: {m['error']}" for m in down)
+    return check
+
+
+def ask_each(clients: dict) -> dict[str, tuple]:
+    """Every manager's /health, side by side."""
+    answers: dict[str, tuple] = {}
+    threads = [threading.Thread(target=lambda k=key, c=client: answers.__setitem__(
+        k, c.health(0.7)), daemon=True) for key, client in clients.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(0.8)
+    return answers
+
+
+def manager_health(key: str, status: int, body: Optional[dict], error: str) -> dict:
+    if status != 200:
+        return {"key": key, "ok": False,
+                "error": error or f"sandbox manager answered {status}"}
+    body = body or {}
+    return {"key": key, "ok": True, "name": body.get("name"), "counts": body.get("counts"),
+            "capacity": body.get("capacity")}
 
 
 CHECKS = {"redis": check_redis, "workers": check_workers, "sandbox_manager": check_sandbox}

@@ -28,6 +28,7 @@ class GatedRedisManager(socketio.RedisManager):
                                "task events would bypass the gate (see aios/web/queue.py)")
         super().__init__(url, **kwargs)
         self.gate = gate
+        self.on_live = None  # on_live(events) once a live message was sent (metrics' lag)
 
     def _handle_emit(self, message):
         # python-socketio's delivery hook (see above); task events go to each room member
@@ -39,8 +40,11 @@ class GatedRedisManager(socketio.RedisManager):
         # sending several arguments); clients always get them one by one.
         data = message["data"]
         events = list(data) if isinstance(data, (list, tuple)) else [data]
-        for sid, _ in list(self.get_participants(NAMESPACE, room)):
+        sids = [sid for sid, _ in self.get_participants(NAMESPACE, room)]
+        for sid in sids:
             self.deliver(sid, events[0]["task_id"], self.gate.live, events)
+        if sids and self.on_live:
+            self.on_live(events)
 
     def deliver(self, sid: str, task_id: str, admit, *args) -> int:
         """Send what the gate admits, under its lock so deliveries keep their order. After

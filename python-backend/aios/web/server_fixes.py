@@ -1,15 +1,26 @@
-"""The fixes to eventlet, python-engineio and python-socketio internals that the served web
-needs, in one place, installed by one call: `install(app, socketio, settings)`.
+"""The fixes to eventlet, python-engineio, simple-websocket and python-socketio internals that
+the served web needs, in one place, installed by one call: `install(app, socketio, settings)`.
 
-Only the web's entry point (`app:app` in python-backend/app.py, what gunicorn's eventlet
-worker loads) calls install(). create_app() does not: the Celery worker, Flower and the
-in-process tests (Flask's test_client) never get them, and the worker never imports eventlet.
+Only the web's entry point (`app:app` in python-backend/app.py, what gunicorn's worker loads)
+calls install(). create_app() does not: the Celery worker, Flower and the in-process tests
+(Flask's test_client) never get them, and the worker never imports eventlet or gevent.
+
+Under each worker class (AIOS_WEB_WORKER_CLASS), each fix has its form or a note on why it is
+not needed there:
+
+| fix                        | eventlet                      | gevent (simple-websocket)        |
+| compression declined       | LeanWebSocket                 | LeanWebSocket (same)             |
+| no per-request Input class | socket in eventlet.input      | socket held aside, put back      |
+| unmasking at C speed       | websocket_frames.py           | not needed: wsproto reads frames |
+| bound on a whole message   | websocket_frames.py           | simple-websocket's own bound     |
+| connect deadline           | ConnectDeadline               | ConnectDeadline (same)           |
 
 Each fix says what breaks without it and the upstream version it was checked against.
-Checked against (`pip show`): eventlet 0.41.3, python-engineio 4.15.1, python-socketio
-5.18.1, Flask-SocketIO 5.7.0, gunicorn 25.3.0. On an upgrade, read each fix against the new
-code (tests/unit/test_web_fixes_*.py check that the internals they replace still exist), and
-drop a fix that upstream has made unnecessary.
+Checked against (`pip show`): eventlet 0.41.3, gevent 26.9.0, simple-websocket 1.1.0,
+wsproto 1.3.2, python-engineio 4.15.1, python-socketio 5.18.1, Flask-SocketIO 5.7.0,
+gunicorn 25.3.0. On an upgrade, read each fix against the new code
+(tests/unit/test_web_fixes_*.py check that the internals they replace still exist), and drop
+a fix that upstream has made unnecessary.
 
 Relied upon elsewhere, not patched: GatedRedisManager (queue.py) overrides python-socketio's
 private delivery hook PubSubManager._handle_emit, and checks at construction that the hook is
@@ -26,25 +37,30 @@ from flask_socketio import SocketIO
 from ..settings import Settings
 
 # The design runs on eventlet, in bug-fix-only maintenance: its deprecation notice (printed
-# when it is first imported, here or by Socket.IO's eventlet driver) is nothing a user can act
-# on. Set before the import below.
+# when it is first imported, by websocket_frames.py or by Socket.IO's eventlet driver) is
+# nothing a user can act on. Set before create_app() picks the driver.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from eventlet.websocket import FailedConnectionError, RFC6455WebSocket  # noqa: E402
-from wsproto.frame_protocol import XorMaskerSimple  # noqa: E402
-
 NAMESPACE = "/"
+HELD_SOCKET = "aios.gunicorn_socket"  # where LeanWebSocket keeps gunicorn's socket (gevent)
+EVENTLET_FRAMES = ("unmask", "BoundedMessage", "mend_eventlet_websocket")
 
 installed: list[str] = []  # the fixes installed in this process, by name (tests read it)
 
 
 def install(app: Flask, socketio: SocketIO, settings: Settings) -> None:
-    """Install every fix on the app create_app() built (after socketio.init_app). Call once
-    per app, where the app is served."""
-    app.wsgi_app = LeanWebSocket(app.wsgi_app)
+    """Install every fix on the app create_app() built (after socketio.init_app), for the
+    worker class it runs under. Call once per app, where the app is served."""
+    worker_class = settings.web_worker_class
+    app.wsgi_app = LeanWebSocket(app.wsgi_app, worker_class)
     _record("lean_websocket")
-    mend_eventlet_websocket()
-    _record("eventlet_websocket_frames")
+    if worker_class == "gevent":
+        bound_simple_websocket(socketio.server.eio)
+        _record("simple_websocket_bound")
+    else:
+        from .websocket_frames import mend_eventlet_websocket
+        mend_eventlet_websocket()
+        _record("eventlet_websocket_frames")
     ConnectDeadline(socketio.server, settings.socket_connect_timeout_s).install()
     _record("connect_deadline")
 
@@ -54,67 +70,35 @@ def _record(name: str) -> None:
         installed.append(name)
 
 
-# --- eventlet's WebSocket reader (eventlet 0.41.3, its latest release) ---------------------
+def __getattr__(name: str):
+    """eventlet's reader fixes, where they were before websocket_frames.py: imported (with
+    eventlet) only when asked for."""
+    if name in EVENTLET_FRAMES:
+        from . import websocket_frames
+        return getattr(websocket_frames, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --- WebSocket handshake under gunicorn (python-engineio 4.15.1, eventlet 0.41.3,
+#     simple-websocket 1.1.0) -----------------------------------------------------------------
 #
-# Every message of every Socket.IO client passes through RFC6455WebSocket. Two fixes:
-#
-# - Unmasking at C speed. Clients mask every frame they send, and eventlet XORs the payload
-#   with the mask one byte at a time in Python (RFC6455WebSocket._apply_mask): 171 us per
-#   KiB, 254 ms per MiB measured here, while the one web process serves nobody else.
-#   Without the fix a client sending a few MiB stalls every other client, and a stream of
-#   such messages starves gunicorn's heartbeat until gunicorn kills the worker, dropping
-#   every client. wsproto's masker (a dependency of python-engineio already) does the same
-#   XOR with bytes.translate: about 2 ms per MiB.
-# - A bound on the whole message, not only on each frame (RFC6455WebSocket.Message).
-#   eventlet checks every frame against max_frame_length (engine.io passes
-#   AIOS_MAX_REQUEST_BYTES) but gathers the frames of a fragmented message without limit,
-#   and engine.io refuses a message only once it is whole: without the fix a client, before
-#   it even authenticates, can make the process hold gigabytes. The connection is now closed
-#   with 1009 (message too big) as soon as a message passes the limit.
-
-_EventletMessage = RFC6455WebSocket.Message
-
-
-def unmask(data, mask: bytes, length=None, offset: int = 0) -> bytes:
-    """RFC 6455 masking of data[:length], whose first byte is byte `offset` of its frame's
-    payload (eventlet unmasks a frame in the pieces that recv returns)."""
-    if length is not None:
-        data = data[:length]
-    shift = offset % 4
-    return bytes(XorMaskerSimple(mask[shift:] + mask[:shift]).process(data))
-
-
-class BoundedMessage(_EventletMessage):
-    size = 0
-
-    def push(self, data, final=False):
-        self.size += len(data)
-        if self.size > self.max_frame_length:
-            raise FailedConnectionError(
-                1009, f"message larger than {self.max_frame_length} bytes")
-        super().push(data, final)
-
-
-def mend_eventlet_websocket() -> None:
-    """Install both fixes (process-wide, idempotent)."""
-    RFC6455WebSocket._apply_mask = staticmethod(unmask)
-    RFC6455WebSocket.Message = BoundedMessage
-
-
-# --- WebSocket handshake under gunicorn (python-engineio 4.15.1, eventlet 0.41.3) ----------
-#
-# Keeps each idle WebSocket connection small: one eventlet web process holds 10,000 of them.
+# Keeps each idle WebSocket connection small: one web process holds 10,000 of them.
 #
 # - Decline compression. Browsers, Electron and most clients offer permessage-deflate;
 #   accepting it keeps zlib state of about 100 KiB per connection in the server (measured:
 #   150 KiB vs 52 KiB per idle client), which task events (small JSON) do not repay. Without
 #   the fix 10,000 idle clients cost about 1 GiB more. Hiding the offer from the handshake
-#   makes eventlet answer without the extension, and every client falls back to plain frames.
-# - Hand gunicorn's socket to eventlet's WebSocket handler ourselves. python-engineio's
-#   WSGIApp (engineio/middleware.py) does it by defining a new `Input` class on every request
-#   under gunicorn, and a class object costs about 2.5 KiB for as long as its connection
-#   lives: without the fix, 25 MiB per 10,000 clients. One shared class does the same job;
-#   engine.io then finds environ['eventlet.input'] and leaves it alone.
+#   makes the server answer without the extension, and every client falls back to plain
+#   frames. Same under gevent: simple-websocket accepts PerMessageDeflate whenever offered,
+#   and builds its handshake from the same HTTP_* keys of environ.
+# - Keep engine.io from defining a class per request. python-engineio's WSGIApp
+#   (engineio/middleware.py) hands gunicorn's socket to eventlet's handler by defining a new
+#   `Input` class on every request that has environ['gunicorn.socket'] (under either
+#   worker), and a class object costs about 2.5 KiB for as long as its connection lives:
+#   without the fix, 25 MiB per 10,000 clients. Under eventlet one shared class does the same
+#   job. Under gevent, simple-websocket needs gunicorn.socket itself (in its "gunicorn" mode
+#   it ends the request so that gunicorn writes nothing after the WebSocket), so the socket
+#   is held aside past engine.io's middleware and put back by BoundedWebSocket below.
 
 
 class _EventletInput:
@@ -129,19 +113,63 @@ class _EventletInput:
         return self.socket
 
 
+def _to_eventlet(environ, socket) -> None:
+    environ["eventlet.input"] = _EventletInput(socket)
+
+
+def _held_for_simple_websocket(environ, socket) -> None:
+    environ[HELD_SOCKET] = socket
+
+
 class LeanWebSocket:
     """WSGI middleware, outside Flask-SocketIO's (install() wraps app.wsgi_app after
     socketio.init_app)."""
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app, worker_class: str = "eventlet"):
         self.wsgi_app = wsgi_app
+        self.hand_over = _held_for_simple_websocket if worker_class == "gevent" else _to_eventlet
 
     def __call__(self, environ, start_response):
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             if "gunicorn.socket" in environ:
-                environ["eventlet.input"] = _EventletInput(environ.pop("gunicorn.socket"))
+                self.hand_over(environ, environ.pop("gunicorn.socket"))
         return self.wsgi_app(environ, start_response)
+
+
+# --- simple-websocket under gevent (python-engineio 4.15.1, simple-websocket 1.1.0) ---------
+#
+# engine.io's gevent driver serves WebSockets with simple-websocket (when gevent-websocket is
+# not installed: it must not be, or the driver expects gevent-websocket's own worker) and
+# gives it no max_message_size: simple-websocket then gathers the frames of a message without
+# limit, and engine.io refuses a message only once it is whole, so a client could make the
+# process hold gigabytes before it even authenticates (eventlet's form of this is in
+# websocket_frames.py). With the bound, simple-websocket closes with 1009 (message too big)
+# as soon as a message passes AIOS_MAX_REQUEST_BYTES (engine.io's max_http_buffer_size).
+# Unmasking needs no fix here: wsproto unmasks whole chunks at C speed. Uses engine.io's
+# driver table (Server._async, a module-level dict: a copy is set on this server only) and
+# SimpleWebSocketWSGI.server_args.
+
+
+def bound_simple_websocket(eio) -> None:
+    from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+    from engineio.async_drivers.gevent import WebSocketWSGI
+    if not issubclass(WebSocketWSGI, SimpleWebSocketWSGI):
+        raise RuntimeError("gevent-websocket is installed: engine.io's gevent driver then "
+                           "needs its worker (GeventWebSocketWorker) instead of gunicorn's "
+                           "gevent worker; uninstall gevent-websocket")
+
+    class BoundedWebSocket(WebSocketWSGI):
+        def __init__(self, handler, server):
+            super().__init__(handler, server)
+            self.server_args["max_message_size"] = server.max_http_buffer_size
+
+        def __call__(self, environ, start_response):
+            if HELD_SOCKET in environ:
+                environ["gunicorn.socket"] = environ.pop(HELD_SOCKET)
+            return super().__call__(environ, start_response)
+
+    eio._async = {**eio._async, "websocket": BoundedWebSocket}
 
 
 # --- A connect deadline (python-socketio 5.18.1, python-engineio 4.15.1) -------------------

@@ -9,7 +9,7 @@ from redis import Redis
 
 from ..agent.sessions import AgentSessions
 from ..sandbox.artifacts import ArtifactStore
-from ..sandbox.client import SandboxClient
+from ..sandbox.pool import SandboxPool
 from ..settings import Settings
 from ..tasks.service import TaskService
 from .gate import SubscriptionGate
@@ -25,7 +25,7 @@ class WebState:
     tasks: TaskService
     artifacts: ArtifactStore
     sessions: AgentSessions
-    sandbox: SandboxClient  # removes a deleted session's sandbox
+    sandbox: SandboxPool  # removes a deleted session's sandbox (on the manager holding it)
     gate: SubscriptionGate
     mcp_servers: list[str]  # the names of AIOS_MCP_CONFIG's servers (read at start)
 

@@ -18,6 +18,7 @@ from ..sandbox import Launcher, SpecBuilder
 from ..service import SandboxService
 from ..settings import Settings, load_settings
 from ..spec import container_spec
+from .. import metrics
 from . import browsers, health, runs, sandboxes
 from .auth import require_token
 from .responses import AUTHENTICATED
@@ -44,7 +45,7 @@ def create_app(settings: Optional[Settings] = None,
         launcher = Launcher(client, settings, secrets.token_hex(6), spec_builder,
                             browser_spec_builder)
         app.state.docker = client
-        app.state.service = SandboxService(launcher, settings)
+        app.state.service = SandboxService(launcher, settings, app.state.metrics)
         await app.state.service.start()
         try:
             yield
@@ -54,8 +55,10 @@ def create_app(settings: Optional[Settings] = None,
 
     app = FastAPI(title="AI-OS sandbox manager", version="1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = metrics.ManagerMetrics(settings.manager_name)
+    app.state.metrics.watch(lambda: getattr(app.state, "service", None))
     app.include_router(health.router)
-    for router in ROUTERS[1:]:
+    for router in (*ROUTERS[1:], metrics.router):
         app.include_router(router, dependencies=[Depends(require_token)],
                            responses=AUTHENTICATED)
     install_error_handlers(app)
@@ -78,6 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, AtCapacity):
             headers["Retry-After"] = str(exc.retry_after_s)
+            request.app.state.metrics.at_capacity.labels(metrics.route_of(request)).inc()
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(error_body(exc.code, exc.message, **exc.extra), exc.status, headers)

@@ -53,9 +53,14 @@ async def health(request: Request):
     body = {
         "status": "ok" if ok else "unavailable",
         "checks": checks,
+        "name": settings.manager_name,  # its containers' aios.manager label
         "counts": {"sessions": len(service.sessions), "active_runs": service.active_runs,
                    "pool_ready": service.pool.ready, "pool_size": service.pool.size,
                    "browsers": len(service.browsers.browsers)},
+        # the caps the counts run up to: a worker places work by what is left (free room)
+        "capacity": {"max_active_runs": settings.max_active_runs,
+                     "max_sessions": settings.max_sessions,
+                     "max_browsers": settings.max_browsers if settings.allow_browsers else 0},
         # browsers: allowed, and their image is there (else `browser_image` says why not)
         "features": {"egress": settings.allow_egress,
                      "browsers": bool(browser_image and browser_image["ok"])},
