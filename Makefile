@@ -6,10 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements-dev.txt constraints.txt sandbox_manager/requirements.txt python-backend/requirements.txt
 PYTEST_ARGS ?=
-# pytest-xdist processes for `make test` (tests/conftest.py says how the suite is shared);
-# 0 runs it in one process as before. TEST_PROCESSES=3 is meant to become the default once
-# two whole parallel runs in a row pass on a quiet machine (not yet shown).
-TEST_PROCESSES ?= 0
+# pytest-xdist processes for `make test` (tests/conftest.py says how the suite is shared).
+# Most of the suite waits on containers and processes, so 3 pay on 2 cores; 0: one process
+TEST_PROCESSES ?= 3
 
 .PHONY: install run test lint unit bench images compose-smoke clean
 

@@ -3,20 +3,16 @@ redis-server, a Celery worker, gunicorn+eventlet. No request may get a server er
 answer must be what the document says (status, content type, body). The Socket.IO schema is
 checked against a real server's acks and events beside it.
 
-As in test_schemathesis.py: the CLI in a subprocess (every phase, Hypothesis out of this
-process), one worker, a JSON report. The tasks it submits are real: a private Redis and worker,
-so that none of them waits in the shared stack's queue; `agent` and `chat` fail at once (no
-provider), `echo` and `code` run."""
-
-import json
-import subprocess
-import sys
+The CLI runs through schemathesis_run.py, as for the manager. The tasks it submits are real:
+a private Redis and worker, so that none of them waits in the shared stack's queue; `agent`
+and `chat` fail at once (no provider), `echo` and `code` run."""
 
 import httpx
 import pytest
 from jsonschema.validators import Draft202012Validator
 from playwright.sync_api import expect, sync_playwright
 
+from .schemathesis_run import fuzz
 from .stack import API_TOKEN, RedisServer, TaskListener, backend_env, start_web, start_worker
 from .test_console import ARGS, CHROMIUM, connect, console_page
 
@@ -44,25 +40,9 @@ def fuzzed_web(manager, tmp_path_factory):
 
 @pytest.mark.timeout(SCHEMATHESIS_TIMEOUT_S + 60)
 def test_every_answer_conforms_to_the_document(fuzzed_web, tmp_path):
-    command = [sys.executable, "-m", "schemathesis.cli", "run",
-               f"{fuzzed_web.url}/api/openapi.json",
-               "--header", f"Authorization: Bearer {API_TOKEN}",
-               "--checks", ",".join(CHECKS), "--max-examples", str(MAX_EXAMPLES),
-               "--workers", "1", "--request-timeout", "30", "--generation-database", "none",
-               "--report", "json", "--report-json-path", str(tmp_path / "report.json"),
-               "--no-color"]
-    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=SCHEMATHESIS_TIMEOUT_S)
-    output = finished.stdout[-20000:] + finished.stderr[-5000:]
-    assert (tmp_path / "report.json").exists(), output
-    report = json.loads((tmp_path / "report.json").read_text())
-
-    operations = report["operations"]
-    assert report["complete"] and operations["tested"] == operations["total"] >= 15, output
-    assert report["test_cases"]["generated"] > 300, output
-    assert [f for f in report["failures"] if f["code"] == "ST101"] == [], output  # 5xx
-    assert report["failures"] == [] and report["errors"] == [], output
-    assert finished.returncode == 0, output
+    fuzzed = fuzz(f"{fuzzed_web.url}/api/openapi.json", API_TOKEN, CHECKS, MAX_EXAMPLES,
+                  tmp_path, SCHEMATHESIS_TIMEOUT_S)
+    fuzzed.assert_clean(min_operations=15, min_cases=300)
     assert "Traceback" not in fuzzed_web.log.read_text()
 
 

@@ -83,13 +83,17 @@ class TaskSubmitted(BaseModel):
     created: bool = Field(description="false: the task_id existed; nothing was run again")
 
 
-class PendingApproval(BaseModel):
+class ApprovalRequest(BaseModel):
+    """What a tool call that waits for the user's yes says (the approval_required event)."""
     call_id: str
     tool: str
     key: str
     arguments: Any
     reason: str
     timeout_s: float
+
+
+class PendingApproval(ApprovalRequest):
     expires_at: float
 
 

@@ -91,13 +91,8 @@ class ToolResultData(ToolCallData):
     arguments: Any = None
 
 
-class ApprovalRequiredData(BaseModel):
-    call_id: str
-    tool: str
-    key: str
-    arguments: Any
-    reason: str
-    timeout_s: float
+class ApprovalRequiredData(m.ApprovalRequest):
+    """The same request GET /api/tasks/{id} lists under pending_approvals."""
 
 
 class ApprovalResolvedData(BaseModel):
