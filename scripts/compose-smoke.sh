@@ -2,7 +2,9 @@
 # `make compose-smoke`: `docker-compose up -d --build` on the local Debian base (compose builds
 # every image, the sandbox and browser images too, into tags of the smoke's own), under a
 # unique project name on free ports; wait until every service is healthy, run a `code` task
-# end to end over Socket.IO, open a browser sandbox through the manager, check Flower's auth, Redis's password and volume name, /app/tmp, a second `up -d`
+# end to end over Socket.IO, open a browser sandbox through the manager, check Flower's auth,
+# the `monitoring` profile's Prometheus (every target up, the task counted), Redis's password
+# and volume name, /app/tmp, a second `up -d`
 # without --build, then take everything down (also on failure or Ctrl-C) and check no
 # container, volume or network is left. Then the design guide's Quick Start on a fresh
 # clone with only python-backend/.env (scripts/compose-fresh-clone-smoke.sh; SMOKE_FRESH_CLONE=0
@@ -82,7 +84,8 @@ export PYTHON_BASE_IMAGE=$LOCAL_BASE REDIS_BASE_IMAGE=$LOCAL_BASE \
   AIOS_WEB_PORT=$(free_port) AIOS_FLOWER_PORT=$(free_port) AIOS_SANDBOX_MANAGER_PORT=$(free_port) \
   AIOS_HEALTHCHECK_INTERVAL=2s AIOS_HEALTHCHECK_TIMEOUT=20s \
   SANDBOX_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-sandbox SANDBOX_BASE_IMAGE=$LOCAL_BASE \
-  BROWSER_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-browser BROWSER_BASE_IMAGE=$LOCAL_BASE
+  BROWSER_IMAGE=${SMOKE_IMAGE_PREFIX:-aios-smoke}-browser BROWSER_BASE_IMAGE=$LOCAL_BASE \
+  COMPOSE_PROFILES=monitoring AIOS_PROMETHEUS_PORT=$(free_port) PROMETHEUS_BASE_IMAGE=$LOCAL_BASE
 # The web's descriptor limit may not exceed the engine's (20000 on this machine).
 AIOS_WEB_NOFILE=$(docker run --rm --entrypoint sh "$LOCAL_BASE" -c 'ulimit -Hn')
 [ "$AIOS_WEB_NOFILE" = unlimited ] || [ "$AIOS_WEB_NOFILE" -ge 65536 ] && AIOS_WEB_NOFILE=65536
@@ -257,6 +260,35 @@ PYTHON
 docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(compose ps -q "${SERVICES[@]}") \
   | sed -E "s/^${project}[_-]/memory: /"   # v1 names containers project_web_1, v2 project-web-1
 step "code task over Socket.IO and Flower's auth checked"
+
+# The monitoring profile's Prometheus scrapes every /metrics of the stack with the tokens of
+# the secrets volume (docker/prometheus.yml), and counts the code task just run.
+"$PY" - "$AIOS_PROMETHEUS_PORT" <<'PYTHON'
+import json, sys, time, urllib.parse, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}/api/v1"
+
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=10) as response:
+        return json.load(response)["data"]
+
+deadline, jobs, tasks = time.monotonic() + 120, {}, []
+while time.monotonic() < deadline:  # its scrape interval is 15 s
+    try:
+        jobs = {t["labels"]["job"]: t["health"] for t in get("/targets")["activeTargets"]}
+        query = urllib.parse.quote('sum by (kind, status) (aios_tasks_total{kind="code"})')
+        tasks = [(r["metric"], r["value"][1]) for r in get(f"/query?query={query}")["result"]]
+    except OSError:
+        pass
+    wanted = {"web", "worker", "sandbox-manager", "flower", "prometheus"}
+    if set(jobs) >= wanted and all(jobs[j] == "up" for j in wanted) and tasks:
+        break
+    time.sleep(2)
+assert jobs and all(health == "up" for health in jobs.values()), f"scrape targets: {jobs}"
+assert ({"kind": "code", "status": "succeeded"}, "1") in tasks, f"aios_tasks_total: {tasks}"
+print(f"prometheus: targets up: {', '.join(sorted(jobs))}; "
+      "aios_tasks_total{kind=code, status=succeeded} = 1")
+PYTHON
+step "the monitoring profile's Prometheus scrapes web, worker, manager and Flower"
 
 # Redis asks every client for REDIS_PASSWORD: one on the compose network without it is refused.
 noauth=$(compose exec -T -u aios worker python -c '
