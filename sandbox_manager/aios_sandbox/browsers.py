@@ -53,7 +53,8 @@ class BrowserService:
             if not browser.details.get("browser", {}).get("chromium_sandbox"):
                 log.warning("browser %s runs without Chromium's own sandbox (seccomp profile: "
                             "%s)", browser.id, "Docker's default"
-                            if s.browser_seccomp_profile is None else "the browser's")
+                            if s.browser_seccomp_profile is None else "the browser's",
+                            extra={"sandbox_id": browser.id})
             self.browsers[browser.id] = browser
             return browser
 

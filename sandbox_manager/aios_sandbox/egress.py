@@ -44,6 +44,7 @@ class Route:
     proxy_id: str
     proxy_url: str
     kind: str = "sandbox"  # whose egress: "sandbox" or "browser" (the metric's label)
+    sandbox_id: str = ""  # the sandbox it serves: its log lines name it
 
     def environment(self) -> dict[str, str]:
         proxy = {"HTTP_PROXY": self.proxy_url, "HTTPS_PROXY": self.proxy_url,
@@ -101,7 +102,8 @@ class Egress:
             address = self._address(proxy_id, network.name)
             self._wait_listening(proxy)
             kind = "browser" if labels.get("aios.kind") == "browser" else "sandbox"
-            return Route(network.name, proxy_id, f"http://{address}:{PROXY_PORT}", kind)
+            return Route(network.name, proxy_id, f"http://{address}:{PROXY_PORT}", kind,
+                         labels.get("aios.id", name))
         except BaseException as exc:
             self.close_parts(network.name, proxy_id)
             if isinstance(exc, EgressUnavailable):
@@ -155,11 +157,13 @@ class Egress:
             counted = outside_bytes(stats)
             if counted is None:
                 log.info("egress proxy %s: no counters for %s, bytes not counted",
-                         route.proxy_id[:12], OUTSIDE_INTERFACE)
+                         route.proxy_id[:12], OUTSIDE_INTERFACE,
+                         extra={"sandbox_id": route.sandbox_id})
                 return
             self.on_bytes(route.kind, *counted)
         except Exception as exc:  # noqa: BLE001 - a metric must not fail a teardown
-            log.info("egress proxy %s: bytes not counted: %s", route.proxy_id[:12], exc)
+            log.info("egress proxy %s: bytes not counted: %s", route.proxy_id[:12], exc,
+                     extra={"sandbox_id": route.sandbox_id})
 
     def close_parts(self, network: str, proxy_id: str | None) -> None:
         if proxy_id:

@@ -201,6 +201,20 @@ def test_oversize_unknown_and_odd_requests(rest):
     assert rest.get("/api/nothing").json()["error"]["code"] == "not_found"
 
 
+def test_what_gunicorn_refuses_before_the_app_is_json_too(web):
+    """A request line over gunicorn's limit_request_line (4094) never reaches Flask: its
+    answer is the API's JSON error all the same (aios/web/gunicorn_errors.py)."""
+    host, port = web.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(f"GET /api/tasks?limit={'9' * 5000} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        raw = b""
+        while chunk := conn.recv(65536):
+            raw += chunk
+    head, _, body = raw.decode("latin-1").partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 400 ") and "Content-Type: application/json" in head, raw
+    assert json.loads(body)["error"]["code"] == "bad_request", body
+
+
 def test_bad_socket_input_gets_an_error_ack_and_the_socket_survives(listener):
     for data in ["text", None, {"kind": "nope"}, {"kind": "code", "input": {"code": 1}},
                  {"kind": "echo", "input": {"text": "x" * (2 << 20)}}]:

@@ -4,6 +4,7 @@
 import io
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 from pydantic import SecretStr
@@ -12,6 +13,7 @@ from aios.logs import JsonFormatter, Redacting, configure_logging, secrets_of
 from aios.settings import ConfigurationError, load_settings
 from aios.tasks.logcontext import current_fields, log_fields
 from aios_sandbox import logs as manager_logs
+from aios_sandbox.egress import Egress, Route
 from aios_sandbox.settings import ConfigurationError as ManagerConfigurationError
 from aios_sandbox.settings import load_settings as manager_settings
 
@@ -141,3 +143,18 @@ def test_the_managers_lines_name_the_sandbox_of_the_request_and_mask_its_token()
     assert json.loads(text)["message"] == "Bearer [redacted]" and "sandbox_id" not in text
     text = emit(manager_logs.RedactingText([SECRET]), "aios_sandbox", "Bearer %s", SECRET)
     assert text.endswith("aios_sandbox: Bearer [redacted]\n")
+
+
+def test_an_egress_proxys_line_names_the_sandbox_it_serves(caplog):
+    class Stats:  # dockerd's stats call failing: the line that says the bytes went uncounted
+        def stats(self, *args, **kwargs):
+            raise OSError("stats refused")
+
+    egress = Egress(SimpleNamespace(api=Stats()), settings=None)
+    egress.on_bytes = lambda *counted: None
+    route = Route("aios-net-sb-1", "proxy" * 4, "http://10.0.0.2:3128", "sandbox", "sb-1")
+    with caplog.at_level(logging.INFO, logger="aios_sandbox.egress"):
+        egress._count(route)
+    [record] = [r for r in caplog.records if "bytes not counted" in r.getMessage()]
+    line = json.loads(manager_logs.JsonFormatter([]).format(record))
+    assert line["sandbox_id"] == "sb-1"

@@ -78,7 +78,7 @@ def test_the_web_path_installs_every_fix(tmp_path):
             "celery_is_the_webs": sys.modules["app"].celery is web_state(web).celery}))
         """)
     assert found["installed"] == ["lean_websocket", "eventlet_websocket_frames",
-                                  "connect_deadline"]
+                                  "connect_deadline", "gunicorn_json_errors"]
     assert found["unmask"] and found["bounded"] and found["lean"] and found["deadline"]
     assert found["async_mode"] == "eventlet"
     assert found["celery_is_the_webs"]
@@ -107,7 +107,8 @@ def test_the_gevent_web_path_installs_its_fixes_and_imports_no_eventlet(tmp_path
             "lean": type(web.wsgi_app).__name__,
             "eventlet": sorted(m for m in sys.modules if m.split(".")[0] == "eventlet")}))
         """)
-    assert found["installed"] == ["lean_websocket", "simple_websocket_bound", "connect_deadline"]
+    assert found["installed"] == ["lean_websocket", "simple_websocket_bound", "connect_deadline",
+                                  "gunicorn_json_errors"]
     assert found["async_mode"] == "gevent" and found["simple_websocket"]
     assert found["bound"] == found["buffer"] > 0  # AIOS_MAX_REQUEST_BYTES
     assert found["lean"] == "LeanWebSocket"

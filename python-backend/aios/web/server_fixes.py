@@ -63,6 +63,9 @@ def install(app: Flask, socketio: SocketIO, settings: Settings) -> None:
         _record("eventlet_websocket_frames")
     ConnectDeadline(socketio.server, settings.socket_connect_timeout_s).install()
     _record("connect_deadline")
+    from . import gunicorn_errors  # gunicorn is there wherever the app is served
+    gunicorn_errors.install()
+    _record("gunicorn_json_errors")
 
 
 def _record(name: str) -> None:
