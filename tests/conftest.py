@@ -11,6 +11,8 @@ longest units are handed out first, so none starts last.
 
 import pytest
 
+from .socket_leaks import SocketLeaks
+
 # file -> the unit it joins
 SHARED = {"test_approvals.py": "agent_stack", "test_browser_agent.py": "agent_stack"}
 # file -> the values of its module-scoped parameter, each a unit of its own
@@ -57,6 +59,12 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False  # keep the order the processes collected
     return Units(config, log)
+
+
+def pytest_configure(config):
+    leaks = SocketLeaks()
+    leaks.install()
+    config.pluginmanager.register(leaks, "socket-leaks")
 
 
 def pytest_collection_modifyitems(config, items):
