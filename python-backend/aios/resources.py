@@ -76,10 +76,7 @@ class WorkerResources:
 
     @cached_property
     def sandbox(self) -> SandboxPool:
-        settings = self.settings
-        return SandboxPool.of(settings.manager_urls,
-                              settings.sandbox_manager_token.get_secret_value(),
-                              settings.sandbox_rerun_lost_runs)
+        return SandboxPool.from_settings(self.settings)
 
     @cached_property
     def artifacts(self):

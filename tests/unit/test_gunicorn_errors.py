@@ -30,3 +30,12 @@ def test_gunicorn_still_calls_the_hook_it_replaces():
     assert "util.write_error(" in inspect.getsource(base.Worker.handle_error)
     assert list(inspect.signature(util.write_error).parameters) == [
         "sock", "status_int", "reason", "mesg"]
+
+
+def test_too_many_or_too_large_headers_have_a_code_of_their_own():
+    left, right = socket.socketpair()
+    with left, right:
+        gunicorn_errors.write_json_error(left, 431, "Request Header Fields Too Large",
+                                         "Error parsing headers: 'limit request headers fields'")
+        body = right.recv(4096).decode().split("\r\n\r\n", 1)[1]
+    assert json.loads(body)["error"]["code"] == "headers_too_large"

@@ -5,12 +5,15 @@ manager that holds it, named in its id ("<id>@<host:port>") when there are sever
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import urlsplit
 
 from ..metrics import sandbox_manager_seen
 from .client import OnOutput, SandboxClient, SandboxError
 from .placement import Placement
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 1.0
@@ -56,6 +59,12 @@ class SandboxPool:
     def of(cls, urls: list[str], token: str, rerun_lost: int = 1) -> "SandboxPool":
         clients = {manager_key(url): SandboxClient(url, token) for url in urls}
         return cls(clients, Placement(clients, time.monotonic), rerun_lost)
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "SandboxPool":
+        """The managers of SANDBOX_MANAGER_URLS, as the worker and the web both reach them."""
+        return cls.of(settings.manager_urls, settings.sandbox_manager_token.get_secret_value(),
+                      settings.sandbox_rerun_lost_runs)
 
     # --- placement -------------------------------------------------------------------
 

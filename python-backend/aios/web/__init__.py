@@ -80,8 +80,7 @@ def create_app(settings: Optional[Settings] = None, *, async_mode: str = "eventl
         settings=settings, celery=celery, redis=redis, tasks=tasks,
         artifacts=ArtifactStore(settings.artifact_dir, settings.task_retention_s),
         sessions=AgentSessions(redis, settings.agent_session_ttl_s),
-        sandbox=SandboxPool.of(settings.manager_urls,
-                               settings.sandbox_manager_token.get_secret_value()),
+        sandbox=SandboxPool.from_settings(settings),
         gate=gate, mcp_servers=mcp_servers).attach(app)
     manager = GatedRedisManager(settings.redis_url, gate, channel=SOCKETIO_CHANNEL)
     socketio.init_app(

@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 REDIS_RETRY_AFTER_S = 2
 CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-         422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+         422: "invalid_request", 429: "rate_limited", 431: "headers_too_large",
+         503: "unavailable"}
 
 
 class ApiError(Exception):
