@@ -182,8 +182,9 @@ def bound_simple_websocket(eio) -> None:
 # checked, and python-socketio (unlike the JavaScript server's connectTimeout) keeps them for
 # as long as their client answers pings: without the deadline a client with no token can hold
 # thousands of them, each a slot of AIOS_WEB_WORKER_CONNECTIONS and ~50 KiB of the web
-# process. Uses engine.io's handler table (Server.handlers["connect"], Server.on), its
-# `sockets` and `disconnect`, and python-socketio's manager.sid_from_eio_sid.
+# process. Uses engine.io's handler table (Server.handlers["connect"] and ["message"],
+# Server.on), its `sockets` and `disconnect`, and python-socketio's manager.sid_from_eio_sid
+# and `environ` (its sessions, by engine.io sid).
 
 
 class ConnectDeadline:
@@ -210,6 +211,17 @@ class ConnectDeadline:
 
         on_engineio_connect.connect_deadline = self  # how a test sees it is installed
         self.server.eio.on("connect", on_engineio_connect)
+        # A message whose handler waited for its turn (a green thread each, under load) while
+        # the sweeper closed its session finds no environ in python-socketio's _handle_connect
+        # and logs a KeyError traceback: the session is gone, so is what it sent
+        handle_message, sessions = self.server.eio.handlers["message"], self.server.environ
+
+        def on_engineio_message(eio_sid, data):
+            if eio_sid in sessions:
+                return handle_message(eio_sid, data)
+            return None
+
+        self.server.eio.on("message", on_engineio_message)
         return self
 
     def sweep_forever(self) -> None:
