@@ -51,7 +51,8 @@ build_if_changed() {  # IMAGE DOCKERFILE BASE INPUT...
   if [ "$current" != "$hash" ]; then
     echo "building $image on $base (a few minutes the first time)"
     started=$SECONDS
-    docker build -q --build-arg BASE_IMAGE="$base" --label aios.build-hash="$hash" \
+    # --force-rm: a failed or interrupted build leaves no intermediate container behind
+    docker build -q --force-rm --build-arg BASE_IMAGE="$base" --label aios.build-hash="$hash" \
       -t "$image" -f "$dockerfile" . >/dev/null
     echo "built $image in $((SECONDS - started)) s"
   fi
