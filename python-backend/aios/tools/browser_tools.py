@@ -5,6 +5,7 @@ goes through the manager's guard proxy, and actions that send the user's data ou
 (aios.approvals)."""
 
 import base64
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -194,15 +195,9 @@ def make_browser_tool(name: str, deps: Deps, run_browser: Optional[RunBrowser] =
     return BrowserTool(BY_NAME[name], deps, run_browser or RunBrowser(deps))
 
 
-# The registry's factories, one per tool (aios.tools.registry names them)
-def make_browser_navigate(deps): return make_browser_tool("browser_navigate", deps)  # noqa: E704
-def make_browser_snapshot(deps): return make_browser_tool("browser_snapshot", deps)  # noqa: E704
-def make_browser_click(deps): return make_browser_tool("browser_click", deps)  # noqa: E704
-def make_browser_type(deps): return make_browser_tool("browser_type", deps)  # noqa: E704
-def make_browser_select(deps): return make_browser_tool("browser_select", deps)  # noqa: E704
-def make_browser_press(deps): return make_browser_tool("browser_press", deps)  # noqa: E704
-def make_browser_scroll(deps): return make_browser_tool("browser_scroll", deps)  # noqa: E704
-def make_browser_back(deps): return make_browser_tool("browser_back", deps)  # noqa: E704
-def make_browser_tabs(deps): return make_browser_tool("browser_tabs", deps)  # noqa: E704
-def make_browser_screenshot(deps): return make_browser_tool("browser_screenshot", deps)  # noqa: E704,E501
-def make_browser_download(deps): return make_browser_tool("browser_download", deps)  # noqa: E704,E501
+def __getattr__(attribute: str):
+    """make_<action>(deps): the factory aios.tools.registry names for each browser tool."""
+    name = attribute.removeprefix("make_")
+    if attribute.startswith("make_") and name in BY_NAME:
+        return functools.partial(make_browser_tool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
