@@ -12,7 +12,7 @@ BACKEND = Path(__file__).resolve().parents[2] / "python-backend"
 # layer and those below.
 LAYERS = [
     ["aios.settings", "aios.netutil", "aios.open_files", "aios.broker_patch", "aios.net",
-     "aios.files", "aios.approvals.policy", "aios.metrics"],
+     "aios.files", "aios.approvals.policy", "aios.metrics", "aios.tokens"],
     ["aios.tasks", "aios.providers", "aios.sandbox", "aios.approvals", "aios.logs"],
     ["aios.deps", "aios.tools", "aios.mcp"],
     ["aios.agent"],

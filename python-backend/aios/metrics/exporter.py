@@ -4,7 +4,6 @@ sum of the pool children's files in D, to a bearer of AIOS_EXPORTER_TOKEN; exits
 parent does."""
 
 import argparse
-import hmac
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
+from ..tokens import bearer_matches
 from . import CONTENT_TYPE
 
 BIND_PATIENCE_S = 5.0
@@ -34,8 +34,7 @@ def metrics_app(folder: str, token: str):
     def app(environ, start_response):
         if environ.get("PATH_INFO") != "/metrics":
             return _error(start_response, "404 Not Found", "not_found", "only GET /metrics")
-        scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        if not bearer_matches(environ.get("HTTP_AUTHORIZATION", ""), token):
             return _error(start_response, "401 Unauthorized", "unauthorized",
                           "missing or invalid bearer token (Authorization: Bearer "
                           "$AIOS_METRICS_TOKEN, or $AIOS_API_TOKEN when that is unset)")

@@ -1,13 +1,13 @@
 """The web's metrics hooks and its GET /metrics (bearer AIOS_METRICS_TOKEN, else the API
 token). Everything counted stays in this process's memory: no Redis round trip per metric."""
 
-import hmac
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import generate_latest
 
 from ..settings import Settings
+from ..tokens import bearer_matches
 from ..web.errors import error_response
 from ..web.state import web_state
 from . import CONTENT_TYPE, WebMetrics
@@ -69,15 +69,10 @@ def _sockets(socketio) -> int:
     return len(server.eio.sockets) if server is not None else 0
 
 
-def token_ok(header: str, expected: str) -> bool:
-    scheme, _, given = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected.encode())
-
-
 @bp.get("/metrics")
 def metrics():
     settings = web_state().settings
-    if not token_ok(request.headers.get("Authorization", ""), settings.scrape_token):
+    if not bearer_matches(request.headers.get("Authorization", ""), settings.scrape_token):
         return error_response(401, "missing or invalid bearer token (Authorization: Bearer "
                                    "$AIOS_METRICS_TOKEN, or $AIOS_API_TOKEN when that is unset)")
     return Response(generate_latest(current_app.extensions[KEY].registry),

@@ -8,9 +8,10 @@ from ..celery_app import MCP_STATUS
 from ..files.roots import FileRefused
 from ..files.uploads import save_upload, sweep
 from ..providers.registry import NO_KEY_HINT, configured
+from ..tokens import bearer
 from . import api_models as m
 from . import approvals, openapi, socket_schema
-from .auth import bearer, token_ok
+from .auth import token_ok
 from .contract import operation
 from .errors import ApiError
 from .state import web_state
@@ -160,15 +161,20 @@ def providers():
 @bp.get("/openapi.json")
 @operation("This document: the REST API as OpenAPI 3.1", responses={200: m.Document})
 def openapi_document():
-    # Built once per app: the routes and the kinds are fixed when it starts
-    cache = current_app.extensions.setdefault("aios.documents", {})
-    if "openapi" not in cache:
-        cache["openapi"] = openapi.document(current_app)
-    return jsonify(cache["openapi"])
+    return jsonify(_built_once("openapi", lambda: openapi.document(current_app)))
 
 
 @bp.get("/socketio-schema.json")
 @operation("The Socket.IO events, their payloads and acks, as JSON Schema",
            responses={200: m.Document})
 def socketio_schema():
-    return jsonify(socket_schema.document(tasks().kinds))
+    return jsonify(_built_once("socketio", lambda: socket_schema.document(tasks().kinds)))
+
+
+def _built_once(name: str, build) -> dict:
+    """A document of the API, built at its first request: the routes and the kinds are fixed
+    once the app starts."""
+    documents = current_app.extensions.setdefault("aios.documents", {})
+    if name not in documents:
+        documents[name] = build()
+    return documents[name]
