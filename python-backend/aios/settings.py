@@ -234,7 +234,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(validation_alias="AIOS_WORKER_METRICS_PORT", default=9808,
                                      ge=0, le=65535)
     worker_metrics_dir: str = Field(validation_alias="AIOS_WORKER_METRICS_DIR",
-                                    default_factory=lambda: metrics_dir_default())
+                                    default_factory=metrics_dir_default)
 
     @property
     def scrape_token(self) -> str:

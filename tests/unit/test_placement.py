@@ -104,9 +104,9 @@ def test_an_unhealthy_answer_marks_it_down_with_the_reason():
     p = placement()
     p.observe("a", 503, {"status": "unavailable"})
     p.observe("b", 0, None, "ConnectError: refused")
-    shown = {m["key"]: m for m in p.snapshot()}
-    assert shown["a"]["up"] is False and "503" in shown["a"]["error"]
-    assert shown["b"]["error"] == "ConnectError: refused"
+    shown = p.managers
+    assert shown["a"].up is False and "503" in shown["a"].error
+    assert shown["b"].error == "ConnectError: refused"
 
 
 def test_managers_not_asked_yet_are_tried():

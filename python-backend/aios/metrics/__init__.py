@@ -6,7 +6,6 @@ worker.py (Celery signals, the exporter process)."""
 from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
 
 # Seconds: from a Redis round trip (1 ms) to a long agent task (15 min)
 FAST_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
@@ -38,8 +37,8 @@ class WebMetrics:
 
     def watch_sockets(self, count) -> None:
         """count(): the connected sockets, read at scrape time (nothing on the hot path)."""
-        self.registry.register(_GaugeAtScrape("aios_sockets_connected",
-                                              "Connected Socket.IO clients", count))
+        Gauge("aios_sockets_connected", "Connected Socket.IO clients",
+              registry=self.registry).set_function(count)
 
 
 class WorkerMetrics:
@@ -76,19 +75,6 @@ class WorkerMetrics:
         self.task_seconds.labels(kind).observe(seconds)
         if attempt > 1:
             self.retries.labels(kind).inc()
-
-
-class _GaugeAtScrape:
-    """A gauge whose value is read when Prometheus scrapes."""
-
-    def __init__(self, name: str, documentation: str, read):
-        self.name, self.documentation, self.read = name, documentation, read
-
-    def collect(self):
-        yield GaugeMetricFamily(self.name, self.documentation, value=self.read())
-
-    def describe(self):
-        return []
 
 
 # The worker process's metrics once worker.py turned them on; None (no metrics) otherwise.

@@ -119,11 +119,3 @@ class Placement:
 
     def is_down(self, key: str) -> bool:
         return self.managers[key].up is False
-
-    def snapshot(self) -> list[dict]:
-        """Each manager as the health check and the metrics show it."""
-        with self.lock:
-            return [{"key": m.key, "name": m.name, "up": m.up, "error": m.error,
-                     "in_flight": dict(m.in_flight),
-                     "free": {kind: m.free(kind) for kind in COUNTED}}
-                    for m in self.managers.values()]
