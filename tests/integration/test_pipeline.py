@@ -4,6 +4,7 @@ sandbox manager on dockerd."""
 
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -505,8 +506,11 @@ def test_a_message_over_the_limit_closes_only_its_connection(web, listener):
             with pytest.raises(websockets.exceptions.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 30)
             return ws.close_code
-    # Closed as soon as the message passes the limit, not once 64 MiB were gathered.
-    assert asyncio.run(send_64_mib_in_fragments()) == 1009  # message too big
+    # Closed as soon as the message passes the limit, not once 64 MiB were gathered, and read
+    # as 1009 (message too big) every time by a client still writing: without the lingering
+    # close 1 in 40 to 1 in 3 of these were a reset, read as 1006 (abnormal closure).
+    codes = [asyncio.run(send_64_mib_in_fragments()) for _ in range(20)]
+    assert collections.Counter(codes) == {1009: 20}
     assert web.child_pid() == worker_pid
     assert listener.call("ping", {"still": "here"}) == {"pong": True, "echo": {"still": "here"}}
 

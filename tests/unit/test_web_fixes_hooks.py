@@ -6,6 +6,7 @@ import base64
 import os
 import socket
 import struct
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -42,14 +43,36 @@ def test_eventlets_reader_unmasks_through_the_fix(websocket_pair):
     assert ws.wait() == "hello!"
 
 
-def test_eventlets_reader_closes_with_1009_a_fragmented_message_past_the_bound(websocket_pair):
+def closed_with(client: socket.socket) -> int:
+    """The status of the close frame the client reads next."""
+    close = client.recv(64)
+    assert close[0] == 0x88, close
+    return struct.unpack("!H", close[2:4])[0]
+
+
+def lingers_until_the_client_closes(client: socket.socket, reader: threading.Thread) -> bool:
+    """After the close frame: the end of the stream (the server's side shut), while the
+    server still reads and discards what the client sends, until the client closes too."""
+    assert client.recv(64) == b""
+    client.sendall(b"the rest of the message" * 100)
+    assert reader.is_alive()
+    client.shutdown(socket.SHUT_WR)
+    reader.join(5)
+    return not reader.is_alive()
+
+
+def test_eventlets_reader_closes_with_1009_a_fragmented_message_past_the_bound_and_lingers(
+        websocket_pair):
     ws, client = websocket_pair
     # Each fragment is under max_frame_length (10), the message is not: eventlet alone would
     # return all 12 bytes.
     client.sendall(client_frame(1, b"abcdef", final=False) + client_frame(0, b"ghijkl", True))
-    assert ws.wait() is None
-    close = client.recv(64)
-    assert close[0] == 0x88 and struct.unpack("!H", close[2:4])[0] == 1009
+    waited = []
+    reader = threading.Thread(target=lambda: waited.append(ws.wait()))
+    reader.start()
+    assert closed_with(client) == 1009
+    assert lingers_until_the_client_closes(client, reader)
+    assert waited == [None]
 
 
 def test_lean_websocket_hands_the_socket_over_and_hides_the_compression_offer():
@@ -84,7 +107,7 @@ def simple_websocket_pair():
     import simple_websocket
     made = []
 
-    def make(max_message_size=None, extensions=None):
+    def make(max_message_size=None, extensions=None, server_class=simple_websocket.Server):
         server, client = socket.socketpair()
         client.settimeout(5)
         made.extend([server, client])
@@ -94,7 +117,7 @@ def simple_websocket_pair():
                    "HTTP_SEC_WEBSOCKET_KEY": base64.b64encode(os.urandom(16)).decode()}
         if extensions:
             environ["HTTP_SEC_WEBSOCKET_EXTENSIONS"] = extensions
-        ws = simple_websocket.Server(environ, max_message_size=max_message_size)
+        ws = server_class(environ, max_message_size=max_message_size)
         assert ws.mode == "gunicorn"  # it then ends the request: gunicorn writes nothing more
         return ws, client, client.recv(4096)
     yield make
@@ -119,13 +142,25 @@ def test_simple_websocket_gathers_a_message_without_limit_unless_given_the_bound
     assert unbounded.receive(timeout=5) == "abcdefghijkl"
     bounded, client, _ = simple_websocket_pair(max_message_size=10)  # server_fixes gives it
     client.sendall(message)
-    close = client.recv(64)
-    assert close[0] == 0x88 and struct.unpack("!H", close[2:4])[0] == 1009
+    assert closed_with(client) == 1009
     try:  # None or ConnectionClosed, as its reader thread ends: engine.io's wait() gives None
         refused = bounded.receive(timeout=5)
     except simple_websocket.ConnectionClosed:
         refused = None
     assert refused is None and not bounded.connected
+
+
+def test_simple_websocket_lingers_after_closing_with_1009_through_the_fix(
+        simple_websocket_pair):
+    from aios.web.server_fixes import LingeringServer
+    ws, client, _ = simple_websocket_pair(max_message_size=10, server_class=LingeringServer)
+    client.sendall(client_frame(1, b"abcdef", final=False) + client_frame(0, b"ghijkl", True))
+    assert closed_with(client) == 1009
+    import simple_websocket
+    with pytest.raises(simple_websocket.ConnectionClosed):  # engine.io's wait() gives None:
+        ws.receive(timeout=5)  # its reader gets the end while this one lingers
+    assert ws.lingering
+    assert lingers_until_the_client_closes(client, ws.thread)
 
 
 def test_the_connect_deadline_wraps_python_socketios_own_connect_handler():

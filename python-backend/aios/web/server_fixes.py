@@ -13,6 +13,7 @@ not needed there:
 | no per-request Input class | socket in eventlet.input      | socket held aside, put back      |
 | unmasking at C speed       | websocket_frames.py           | not needed: wsproto reads frames |
 | bound on a whole message   | websocket_frames.py           | simple-websocket's own bound     |
+| lingering close on failing | websocket_frames.py           | LingeringServer                  |
 | connect deadline           | ConnectDeadline               | ConnectDeadline (same)           |
 
 Each fix says what breaks without it and the upstream version it was checked against.
@@ -31,10 +32,13 @@ import collections
 import time
 import warnings
 
+import simple_websocket
 from flask import Flask
 from flask_socketio import SocketIO
+from wsproto.connection import ConnectionState
 
 from ..settings import Settings
+from .lingering_close import LINGER_S, linger
 
 # The design runs on eventlet, in bug-fix-only maintenance: its deprecation notice (printed
 # when it is first imported, by websocket_frames.py or by Socket.IO's eventlet driver) is
@@ -140,7 +144,8 @@ class LeanWebSocket:
         return self.wsgi_app(environ, start_response)
 
 
-# --- simple-websocket under gevent (python-engineio 4.15.1, simple-websocket 1.1.0) ---------
+# --- simple-websocket under gevent (python-engineio 4.15.1, simple-websocket 1.1.0,
+#     wsproto 1.3.2) ---------------------------------------------------------------------------
 #
 # engine.io's gevent driver serves WebSockets with simple-websocket (when gevent-websocket is
 # not installed: it must not be, or the driver expects gevent-websocket's own worker) and
@@ -152,6 +157,26 @@ class LeanWebSocket:
 # Unmasking needs no fix here: wsproto unmasks whole chunks at C speed. Uses engine.io's
 # driver table (Server._async, a module-level dict: a copy is set on this server only) and
 # SimpleWebSocketWSGI.server_args.
+
+
+class LingeringServer(simple_websocket.Server):
+    """simple-websocket's server, lingering (lingering_close.py) when it fails the connection
+    (wsproto's LOCAL_CLOSING: our close frame sent, the client's not received; the message
+    too big). Uses Base._handle_events, `ws` (wsproto's WSConnection), `connected`, `event`.
+
+    Not connected first, then the event: engine.io's reader, woken, gets its end (None) and
+    its writer sends nothing more, while this reader thread lingers.
+    """
+
+    lingering = False
+
+    def _handle_events(self):
+        keep_going = super()._handle_events()
+        if not keep_going and self.ws.state is ConnectionState.LOCAL_CLOSING:
+            self.lingering, self.connected = True, False
+            self.event.set()
+            linger(self.sock)
+        return keep_going
 
 
 def bound_simple_websocket(eio) -> None:
@@ -168,9 +193,18 @@ def bound_simple_websocket(eio) -> None:
             self.server_args["max_message_size"] = server.max_http_buffer_size
 
         def __call__(self, environ, start_response):
+            """SimpleWebSocketWSGI.__call__ in gunicorn's mode (always so here), with
+            LingeringServer: gunicorn closes the socket once this returns, so a lingering
+            reader is waited for."""
             if HELD_SOCKET in environ:
                 environ["gunicorn.socket"] = environ.pop(HELD_SOCKET)
-            return super().__call__(environ, start_response)
+            self.ws = LingeringServer(environ, **self.server_args)
+            try:
+                self.app(self)
+            finally:
+                if self.ws.lingering:
+                    self.ws.thread.join(LINGER_S + 1)
+            raise StopIteration()  # simple-websocket's "gunicorn" mode: the request is over
 
     eio._async = {**eio._async, "websocket": BoundedWebSocket}
 

@@ -2,7 +2,7 @@
 server_fixes.install() under the eventlet worker: it imports eventlet, which the gevent web
 and the Celery worker never load.
 
-Every message of every Socket.IO client passes through RFC6455WebSocket. Two fixes:
+Every message of every Socket.IO client passes through RFC6455WebSocket. Three fixes:
 
 - Unmasking at C speed. Clients mask every frame they send, and eventlet XORs the payload
   with the mask one byte at a time in Python (RFC6455WebSocket._apply_mask): 171 us per
@@ -17,9 +17,12 @@ Every message of every Socket.IO client passes through RFC6455WebSocket. Two fix
   and engine.io refuses a message only once it is whole: without the fix a client, before
   it even authenticates, can make the process hold gigabytes. The connection is now closed
   with 1009 (message too big) as soon as a message passes the limit.
+- A lingering close when the reader ends the connection (lingering_close.py): the client
+  still sending its too big message reads the 1009, not a reset.
 
-Under gevent neither is needed as such (server_fixes.py): simple-websocket reads frames with
-wsproto already, and its own bound on a message is given there.
+Under gevent the first two are not needed as such (server_fixes.py): simple-websocket reads
+frames with wsproto already, and its own bound on a message is given there; the third has
+its counterpart there (LingeringServer).
 """
 
 import warnings
@@ -31,7 +34,10 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 from eventlet.websocket import FailedConnectionError, RFC6455WebSocket  # noqa: E402
 from wsproto.frame_protocol import XorMaskerSimple  # noqa: E402
 
+from .lingering_close import linger  # noqa: E402
+
 _EventletMessage = RFC6455WebSocket.Message
+_eventlet_close = RFC6455WebSocket.close
 
 
 def unmask(data, mask: bytes, length=None, offset: int = 0) -> bytes:
@@ -54,7 +60,22 @@ class BoundedMessage(_EventletMessage):
         super().push(data, final)
 
 
+def close(self, close_data=None):
+    """RFC6455WebSocket.close, lingering when its reader closes. eventlet passes close_data
+    only from the reader, having failed the connection (1009, 1002, 1011) or answering the
+    client's close. Without it, engine.io's writer is closing while the reader may be waiting
+    on the same socket, which only one green thread may read: eventlet's own close then."""
+    if close_data is None:
+        return _eventlet_close(self)
+    try:
+        self._send_closing_frame(close_data=close_data, ignore_send_errors=True)
+        linger(self.socket)
+    finally:
+        self.socket.close()
+
+
 def mend_eventlet_websocket() -> None:
-    """Install both fixes (process-wide, idempotent)."""
+    """Install the three fixes (process-wide, idempotent)."""
     RFC6455WebSocket._apply_mask = staticmethod(unmask)
     RFC6455WebSocket.Message = BoundedMessage
+    RFC6455WebSocket.close = close
