@@ -7,11 +7,13 @@ from ..deps import Deps
 from ..sandbox.capacity import waiting_for_capacity
 from ..sandbox.client import BrowserActionError, SandboxError
 from .base import ToolContext, ToolError
-from .sandbox import HOST_GONE
+from .sandbox import forget_if_host_gone
 
 BROWSER = "browser.id"  # its id in the run's tool state
 NOTE = "browser.note"  # what the model is told once about it
 GRACE_S = 10.0  # past an action's own timeout: the manager's answer on its way back
+GONE_NOTE = ("; its tabs and logins are out of reach: the next action starts a new browser "
+             "on another host")
 
 
 class RunBrowser:
@@ -47,16 +49,9 @@ class RunBrowser:
             raise ToolError(f"the browser failed: {exc}{self._lost(ctx, exc)}") from exc
 
     def _lost(self, ctx: ToolContext, exc: SandboxError) -> str:
-        """Its host is gone: the run and the conversation forget it (the next action starts
-        a browser on another host)."""
-        if exc.code != HOST_GONE:
-            return ""
-        browser_id = ctx.state.pop(BROWSER, None) or (
-            self.sessions.kept(ctx.session_id, "browser") if ctx.session_id else None)
-        if ctx.session_id and browser_id:
-            self.sessions.forget(ctx.session_id, "browser", browser_id)
-        return ("; its tabs and logins are out of reach: the next action starts a new "
-                "browser on another host")
+        """The words the model is told when exc says the browser's host is gone."""
+        gone = forget_if_host_gone(ctx, exc, self.sessions, "browser", BROWSER)
+        return GONE_NOTE if gone else ""
 
     def _new(self, ctx: ToolContext, replaced: bool) -> str:
         owner, ttl_s, idle_s = (f"task:{ctx.task_id}", self.run_ttl_s, None) \

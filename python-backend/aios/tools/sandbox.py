@@ -2,16 +2,36 @@
 use and destroyed when the run ends or, with a session, the conversation's own, kept by
 the sandbox manager until it has been unused for AIOS_AGENT_SANDBOX_IDLE_S."""
 
+from typing import TYPE_CHECKING
+
 from ..deps import Deps
 from ..sandbox.capacity import waiting_for_capacity
 from ..sandbox.client import SandboxError
 from .base import ToolContext, ToolError
+
+if TYPE_CHECKING:  # a higher layer's: for the type only
+    from ..agent.sessions import AgentSessions
 
 SANDBOX = "sandbox.id"  # its id in the run's tool state
 NOTE = "sandbox.note"  # what the model is told once about it
 HOST_GONE = "sandbox_host_unavailable"  # SandboxPool's code: the manager holding it is down
 GONE_NOTE = ("; its files and variables are out of reach: the next call starts a new "
              "sandbox on another host")
+
+
+def forget_if_host_gone(ctx: ToolContext, exc: SandboxError, sessions: "AgentSessions",
+                        kind: str, state_key: str, resource_id: str = "") -> bool:
+    """When exc says the host of the run's sandbox or browser (`kind`) is gone: the run
+    (ctx.state[state_key]) and the conversation forget it, so that the next use makes a new
+    one on another host. Whether it was gone."""
+    if exc.code != HOST_GONE:
+        return False
+    resource_id = resource_id or ctx.state.get(state_key) or (
+        sessions.kept(ctx.session_id, kind) if ctx.session_id else None)
+    ctx.state.pop(state_key, None)
+    if ctx.session_id and resource_id:
+        sessions.forget(ctx.session_id, kind, resource_id)
+    return True
 
 
 class RunSandbox:
@@ -43,15 +63,9 @@ class RunSandbox:
             raise
 
     def lost(self, ctx: ToolContext, exc: SandboxError, sandbox_id: str = "") -> str:
-        """When exc says the sandbox's host is gone: the run and the conversation forget it
-        (new work goes to another host), and the words the model is told."""
-        if exc.code != HOST_GONE:
-            return ""
-        sandbox_id = sandbox_id or ctx.state.pop(SANDBOX, "")
-        ctx.state.pop(SANDBOX, None)
-        if ctx.session_id and sandbox_id:
-            self.sessions.forget(ctx.session_id, "sandbox", sandbox_id)
-        return GONE_NOTE
+        """The words the model is told when exc says the sandbox's host is gone."""
+        gone = forget_if_host_gone(ctx, exc, self.sessions, "sandbox", SANDBOX, sandbox_id)
+        return GONE_NOTE if gone else ""
 
     def _new(self, ctx: ToolContext, replaced: bool) -> str:
         network = "egress" if self.network else "none"
