@@ -3,6 +3,7 @@ through the installed eventlet, simple-websocket (gevent's WebSocket), python-en
 python-socketio themselves: an upgrade that moves one of them fails here, not in production."""
 
 import base64
+import io
 import os
 import socket
 import struct
@@ -73,6 +74,24 @@ def test_eventlets_reader_closes_with_1009_a_fragmented_message_past_the_bound_a
     assert closed_with(client) == 1009
     assert lingers_until_the_client_closes(client, reader)
     assert waited == [None]
+
+
+def test_engineios_close_after_the_readers_own_logs_no_shutdown_error():
+    from eventlet.websocket import RFC6455WebSocket
+
+    from aios.web.server_fixes import mend_eventlet_websocket
+    mend_eventlet_websocket()
+    server, client = socket.socketpair()
+    client.settimeout(5)
+    log = io.StringIO()  # eventlet's log: wsgi.errors, gunicorn's stderr when served
+    ws = RFC6455WebSocket(server, {"wsgi.errors": log}, max_frame_length=10)
+    client.sendall(client_frame(8, struct.pack("!H", 1000), final=True))  # the client's close
+    client.shutdown(socket.SHUT_WR)
+    assert ws.wait() is None  # the reader answers, and closes the socket
+    ws.close()  # then engine.io's writer, as every client's disconnect ends
+    assert closed_with(client) == 1000
+    assert log.getvalue() == ""  # eventlet alone: "socket shutdown error: [Errno 9] ..."
+    client.close()
 
 
 def test_lean_websocket_hands_the_socket_over_and_hides_the_compression_offer():

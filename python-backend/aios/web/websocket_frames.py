@@ -18,7 +18,8 @@ Every message of every Socket.IO client passes through RFC6455WebSocket. Three f
   it even authenticates, can make the process hold gigabytes. The connection is now closed
   with 1009 (message too big) as soon as a message passes the limit.
 - A lingering close when the reader ends the connection (lingering_close.py): the client
-  still sending its too big message reads the 1009, not a reset.
+  still sending its too big message reads the 1009, not a reset. engine.io's writer's close
+  afterwards is then nothing, not a "socket shutdown error" in the log.
 
 Under gevent the first two are not needed as such (server_fixes.py): simple-websocket reads
 frames with wsproto already, and its own bound on a message is given there; the third has
@@ -64,13 +65,18 @@ def close(self, close_data=None):
     """RFC6455WebSocket.close, lingering when its reader closes. eventlet passes close_data
     only from the reader, having failed the connection (1009, 1002, 1011) or answering the
     client's close. Without it, engine.io's writer is closing while the reader may be waiting
-    on the same socket, which only one green thread may read: eventlet's own close then."""
+    on the same socket, which only one green thread may read: eventlet's own close then,
+    unless the reader closed already (engine.io's writer closes after it on every client's
+    disconnect, and eventlet would log a shutdown error, EBADF, each time)."""
     if close_data is None:
-        return _eventlet_close(self)
+        if not getattr(self, "closed_by_reader", False):
+            _eventlet_close(self)
+        return
     try:
         self._send_closing_frame(close_data=close_data, ignore_send_errors=True)
         linger(self.socket)
     finally:
+        self.closed_by_reader = True
         self.socket.close()
 
 
