@@ -386,7 +386,11 @@ def test_health_answers_within_a_second_when_a_dependency_hangs(own_stack):
         elapsed = time.monotonic() - started
     finally:
         hanging.close()
-    assert elapsed < 1.0 and response.status_code == 503
+    assert response.status_code == 503
+    # The answer's own time, as the web measured it, is the promise (docs/api.md: within
+    # 1 s); the client's adds the connection and the scheduling of a loaded machine (1.06 s
+    # was seen with the CPU oversubscribed), and is still far from the 5 s it would wait.
+    assert response.json()["elapsed_ms"] < 1000 and elapsed < 1.5, elapsed
     checks = response.json()["checks"]
     assert not checks["sandbox_manager"]["ok"] and checks["redis"]["ok"]
     assert not checks["workers"]["ok"], "no worker runs in this stack"
